@@ -1,0 +1,36 @@
+"""Options shared by several commands, as decorators (rasterio's ``rio`` style)."""
+
+from __future__ import annotations
+
+import click
+
+DEVICE_CHOICES = ("auto", "CPU", "GPU", "Ascend")
+
+device_opt = click.option(
+    "--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto", show_default=True,
+    help="Where the model runs; auto picks Ascend, then GPU, then CPU.")
+device_id_opt = click.option(
+    "--device-id", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Which device of that kind (for machines with several GPUs or NPUs).")
+weights_opt = click.option(
+    "--weights", default="dlinknet34-deepglobe", show_default=True, metavar="NAME|PATH",
+    help="A known weights name (see `roadseg weights list`) or a checkpoint file.")
+arch_opt = click.option(
+    "--arch", type=click.Choice(["dlinknet34", "dlinknet50"]), default=None,
+    help="Network for a checkpoint file (default: what the checkpoint records, else dlinknet34).")
+overwrite_opt = click.option(
+    "--overwrite", is_flag=True, default=False, help="Replace outputs that already exist.")
+json_opt = click.option(
+    "--json", "as_json", is_flag=True, default=False, help="Print a machine-readable JSON result.")
+quiet_opt = click.option(
+    "--quiet", is_flag=True, default=False, help="No progress bars or summaries (errors still print).")
+pynative_opt = click.option(
+    "--pynative", is_flag=True, default=False,
+    help="Debug: run MindSpore in PYNATIVE mode instead of compiling a graph.")
+
+
+def model_options(func):
+    """The options every command that runs the network takes."""
+    for decorator in reversed((weights_opt, arch_opt, device_opt, device_id_opt, pynative_opt)):
+        func = decorator(func)
+    return func

@@ -1,0 +1,31 @@
+"""roadseg: road extraction from satellite imagery with MindSpore's D-LinkNet.
+
+The heavy parts (MindSpore) are imported on first use, so ``import roadseg`` and ``roadseg --help``
+stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; resolved lazily by __getattr__ below.
+_LAZY_EXPORTS = {
+    "load_model": "roadseg.model",
+    "RoadModel": "roadseg.model",
+    "DLinkNet34": "roadseg.network",
+    "DLinkNet50": "roadseg.network",
+    "InputConvention": "roadseg.convention",
+    "RoadsegError": "roadseg.errors",
+}
+
+__all__ = ["__version__", *_LAZY_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'roadseg' has no attribute {name!r}")
+    return getattr(importlib.import_module(module_name), name)
