@@ -1,0 +1,64 @@
+"""Turn the files, directories and glob patterns a user names into a sorted, de-duplicated file list."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from roadseg.errors import BadInputError
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
+
+
+def collect_inputs(items: Iterable[str | Path], *, suffixes: Sequence[str] = RASTER_SUFFIXES,
+                   recursive: bool = False) -> list[Path]:
+    """Expand files, directories (their matching files; subdirectories with ``recursive``) and globs.
+
+    Files named explicitly are kept whatever their suffix (the reader decides); files found in
+    directories or by globs must have one of ``suffixes``. Hidden files (temporary outputs) are skipped.
+    """
+    wanted = tuple(suffix.lower() for suffix in suffixes)
+    found: dict[Path, None] = {}
+
+    def add_found(path: Path) -> None:
+        if path.is_file() and path.suffix.lower() in wanted and not path.name.startswith("."):
+            found[path] = None
+
+    for item in items:
+        text = str(item)
+        path = Path(text)
+        if path.is_dir():
+            for child in sorted(path.rglob("*") if recursive else path.iterdir()):
+                add_found(child)
+        elif path.is_file():
+            found[path] = None
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=recursive))
+            if not matches:
+                raise BadInputError(f"{text}: the pattern matches no files")
+            for match in matches:
+                match_path = Path(match)
+                if match_path.is_dir():
+                    continue
+                add_found(match_path)
+        else:
+            raise BadInputError(f"{text}: no such file or directory")
+    return sorted(found)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``K/N`` (1-based K) into ``(k, n)``; raise ValueError with the expected form otherwise."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ValueError(f"shard must look like K/N (e.g. 3/10), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"shard K/N needs 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def select_shard(paths: Sequence[Path], k: int, n: int) -> list[Path]:
+    """The K-th (1-based) of N deterministic, disjoint shares of the sorted list: every N-th file."""
+    return list(sorted(paths)[k - 1::n])
