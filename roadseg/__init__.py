@@ -7,7 +7,12 @@ stay fast.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# MindSpore logs a warning for every backend plugin it cannot load (GPU, Ascend on a CPU machine);
+# show only its errors unless the user chose a level.
+os.environ.setdefault("GLOG_v", "3")
 
 __version__ = "0.1.0"
 

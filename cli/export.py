@@ -1,0 +1,34 @@
+"""``roadseg export``: the network in MINDIR, ONNX or AIR through MindSpore's exporter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from roadseg.cli.options import model_options, overwrite_opt
+
+
+@click.command()
+@model_options
+@click.option("--format", "file_format", type=click.Choice(["MINDIR", "ONNX", "AIR"], case_sensitive=False),
+              default="MINDIR", show_default=True, help="Export format.")
+@click.option("--size", type=click.IntRange(min=32), default=1024, show_default=True,
+              help="Input height and width (a multiple of 32).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write.")
+@overwrite_opt
+def export(weights: str, arch: str | None, device: str, device_id: int, pynative: bool, file_format: str,
+           size: int, output: Path, overwrite: bool) -> None:
+    """Export the network with its weights for deployment (fixed 1x3xSIZExSIZE input)."""
+    from roadseg.atomic import check_writable
+    from roadseg.export import export_model
+    from roadseg.model import load_model
+
+    if size % 32:
+        raise click.BadParameter(f"{size} is not a multiple of 32", param_hint="--size")
+    check_writable(output, overwrite)  # fail before the slow load
+    model = load_model(weights, arch=arch, device=device, device_id=device_id, pynative=pynative)
+    path = export_model(model, output, file_format=file_format, size=size, overwrite=overwrite)
+    click.echo(f"{path}: {file_format.upper()} export of {model.arch} ({model.weights_label}), "
+               f"input 1x3x{size}x{size}")

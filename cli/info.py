@@ -1,0 +1,46 @@
+"""``roadseg info``: versions, usable devices, cache and known weights."""
+
+from __future__ import annotations
+
+import json
+import platform
+
+import click
+
+from roadseg.cli.options import json_opt
+
+
+def gather_info() -> dict:
+    import mindspore
+
+    from roadseg import __version__
+    from roadseg.devices import usable_devices
+    from roadseg.registry import REGISTRY, cache_dir, cached_path
+
+    return {
+        "roadseg": __version__,
+        "mindspore": mindspore.__version__,
+        "python": platform.python_version(),
+        "devices": usable_devices(),
+        "cache_dir": str(cache_dir()),
+        "weights": [{"name": entry.name, "arch": entry.arch, "sha256": entry.sha256,
+                     "cached": cached_path(entry).is_file(), "path": str(cached_path(entry))}
+                    for entry in REGISTRY.values()],
+    }
+
+
+@click.command()
+@json_opt
+def info(as_json: bool) -> None:
+    """Show roadseg and MindSpore versions, usable devices, the cache and known weights."""
+    facts = gather_info()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    click.echo(f"roadseg    {facts['roadseg']}")
+    click.echo(f"mindspore  {facts['mindspore']} (Python {facts['python']})")
+    click.echo(f"devices    {', '.join(facts['devices'])} (auto picks {facts['devices'][0]})")
+    click.echo(f"cache      {facts['cache_dir']}")
+    for entry in facts["weights"]:
+        state = "cached" if entry["cached"] else "not cached"
+        click.echo(f"weights    {entry['name']} ({entry['arch']}, {state})")

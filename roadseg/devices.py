@@ -1,0 +1,55 @@
+"""Which MindSpore devices are usable, and putting MindSpore on one of them."""
+
+from __future__ import annotations
+
+import logging
+
+from roadseg.errors import DeviceUnavailableError
+
+logger = logging.getLogger(__name__)
+
+#: Preference order for ``auto``: the fastest kind present wins.
+DEVICE_ORDER = ("Ascend", "GPU", "CPU")
+
+
+def canonical_device(name: str) -> str:
+    """``cpu``/``Cpu`` -> ``CPU``; ``auto`` stays ``auto``; anything else is refused."""
+    for known in (*DEVICE_ORDER, "auto"):
+        if name.lower() == known.lower():
+            return known
+    raise DeviceUnavailableError(f"unknown device {name!r}; choose auto, {', '.join(DEVICE_ORDER)}")
+
+
+def usable_devices() -> list[str]:
+    """Devices the installed MindSpore can run on here, in preference order (CPU is always usable)."""
+    from mindspore import hal
+
+    return [device for device in DEVICE_ORDER if device == "CPU" or hal.is_available(device)]
+
+
+def resolve_device(requested: str) -> str:
+    """Turn ``auto`` into the best usable device; refuse an unusable one, naming those that are usable."""
+    device = canonical_device(requested)
+    usable = usable_devices()
+    if device == "auto":
+        return usable[0]
+    if device not in usable:
+        raise DeviceUnavailableError(
+            f"device {device} is not usable with this MindSpore installation; usable: {', '.join(usable)} "
+            "(use --device auto, or install MindSpore's build for that device)")
+    return device
+
+
+def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = False) -> str:
+    """Select the device and execution mode; returns the device actually used.
+
+    GRAPH mode compiles the network once per input shape and runs it fastest; PYNATIVE runs op by op,
+    for debugging.
+    """
+    import mindspore as ms
+
+    resolved = resolve_device(device)
+    ms.set_device(resolved, device_id)
+    ms.set_context(mode=ms.PYNATIVE_MODE if pynative else ms.GRAPH_MODE)
+    logger.info("MindSpore on %s:%d in %s mode", resolved, device_id, "PYNATIVE" if pynative else "GRAPH")
+    return resolved

@@ -1,0 +1,51 @@
+"""Export a loaded model with MindSpore's own exporter (MINDIR, ONNX, AIR)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from roadseg.atomic import check_writable
+from roadseg.errors import ExportError
+from roadseg.model import RoadModel
+
+FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
+
+
+def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MINDIR", size: int = 1024,
+                 batch_size: int = 1, overwrite: bool = False) -> Path:
+    """Write the network for a fixed ``(batch_size, 3, size, size)`` input to ``output``.
+
+    MindSpore appends the format's suffix itself, so the export runs in a temporary directory and the
+    finished file is moved to ``output``; a failed export leaves nothing behind.
+    """
+    import mindspore as ms
+
+    file_format = file_format.upper()
+    if file_format not in FORMATS:
+        raise ExportError(f"unknown export format {file_format!r}; choose one of {', '.join(FORMATS)}")
+    if file_format == "AIR" and model.device != "Ascend":
+        raise ExportError(f"AIR export needs an Ascend device (the model is on {model.device}); "
+                          "use --format MINDIR or ONNX, or run on Ascend")
+    if size <= 0 or size % 32:
+        raise ExportError(f"--size must be a positive multiple of 32 (five stride-2 stages), got {size}")
+    output = Path(output)
+    check_writable(output, overwrite)
+    example = ms.Tensor(np.zeros((batch_size, 3, size, size), dtype=np.float32))
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as work_dir:
+        stem = os.path.join(work_dir, "model")
+        try:
+            ms.export(model.network, example, file_name=stem, file_format=file_format)
+        except (RuntimeError, TypeError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ExportError(f"MindSpore {ms.__version__} cannot export this network to {file_format} on "
+                              f"{model.device}: {first_line}") from error
+        produced = Path(stem + FORMATS[file_format])
+        if not produced.is_file():
+            raise ExportError(f"MindSpore reported success but wrote no {file_format} file")
+        shutil.move(os.fspath(produced), os.fspath(output))
+    return output
