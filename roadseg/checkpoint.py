@@ -126,7 +126,9 @@ def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputCo
                     extra: Mapping[str, object] | None = None, overwrite: bool = True) -> Path:
     """Write the network's tensors under the zoo's names plus roadseg's metadata, atomically.
 
-    ``extra`` adds training state (names must satisfy :func:`is_training_state`, so loaders skip it).
+    ``extra`` adds training state (names must satisfy :func:`is_training_state`, so loaders skip it):
+    tensors or numbers become checkpoint tensors, strings (e.g. JSON) become string entries that
+    :func:`read_checkpoint` returns in ``metadata``.
     """
     import mindspore as ms
 
@@ -134,12 +136,15 @@ def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputCo
     if path.suffix != ".ckpt":
         raise ValueError(f"checkpoint files must end in .ckpt (MindSpore adds it otherwise), got {path}")
     entries = [{"name": parameter.name, "data": parameter} for parameter in network.get_parameters()]
+    metadata = {ARCH_KEY: arch, CONVENTION_KEY: convention.to_json(), FORMAT_KEY: str(FORMAT_VERSION)}
     for name, value in (extra or {}).items():
         if not is_training_state(name):
             raise ValueError(f"extra checkpoint entry {name!r} would be read as a network tensor")
+        if isinstance(value, str):
+            metadata[name] = value
+            continue
         data = value if isinstance(value, (ms.Tensor, ms.Parameter)) else ms.Tensor(np.asarray(value))
         entries.append({"name": name, "data": data})
-    metadata = {ARCH_KEY: arch, CONVENTION_KEY: convention.to_json(), FORMAT_KEY: str(FORMAT_VERSION)}
     with atomic_output(path, overwrite=overwrite) as temp_path:
         ms.save_checkpoint(entries, os.fspath(temp_path), append_dict=metadata)
     return path
