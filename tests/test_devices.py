@@ -1,0 +1,43 @@
+"""Device selection: CPU works, auto picks the best usable, an unusable device names those that are."""
+
+from __future__ import annotations
+
+import pytest
+
+from roadseg import devices
+from roadseg.errors import DeviceUnavailableError
+
+pytestmark = pytest.mark.mindspore
+
+
+def test_cpu_is_always_usable_and_listed_last():
+    usable = devices.usable_devices()
+    assert usable[-1] == "CPU"
+    assert usable == [d for d in devices.DEVICE_ORDER if d in usable]
+
+
+def test_auto_picks_the_first_usable_device():
+    assert devices.resolve_device("auto") == devices.usable_devices()[0]
+
+
+def test_cpu_resolves_case_insensitively():
+    assert devices.resolve_device("cpu") == "CPU"
+
+
+def test_unusable_device_names_the_usable_ones(monkeypatch):
+    monkeypatch.setattr(devices, "usable_devices", lambda: ["CPU"])
+    with pytest.raises(DeviceUnavailableError, match=r"device Ascend is not usable .*; usable: CPU"):
+        devices.resolve_device("Ascend")
+
+
+def test_a_device_this_machine_lacks_is_refused_for_real():
+    missing = [d for d in devices.DEVICE_ORDER if d not in devices.usable_devices()]
+    if not missing:
+        pytest.skip("every device kind is usable on this machine")
+    with pytest.raises(DeviceUnavailableError, match=f"device {missing[0]} is not usable"):
+        devices.resolve_device(missing[0])
+
+
+def test_unknown_device_name_is_refused():
+    with pytest.raises(DeviceUnavailableError, match="unknown device 'TPU'"):
+        devices.canonical_device("TPU")

@@ -1,0 +1,67 @@
+"""Input collection, sharding and atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from roadseg.atomic import atomic_output
+from roadseg.errors import BadInputError, OutputExistsError
+from roadseg.inputs import collect_inputs, parse_shard, select_shard
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_collect_expands_dirs_globs_and_files_sorted_without_duplicates(tmp_path):
+    a = touch(tmp_path / "a.tif")
+    b = touch(tmp_path / "b.png")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / ".a.partial.tif")
+    nested = touch(tmp_path / "sub" / "c.jpg")
+    assert collect_inputs([tmp_path]) == [a, b]
+    assert collect_inputs([tmp_path], recursive=True) == [a, b, nested]
+    assert collect_inputs([str(tmp_path / "*.tif"), a]) == [a]
+    assert collect_inputs([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]  # named files are kept
+
+
+def test_collect_refuses_missing_paths_and_empty_globs(tmp_path):
+    with pytest.raises(BadInputError, match="nothing.tif: no such file or directory"):
+        collect_inputs([tmp_path / "nothing.tif"])
+    with pytest.raises(BadInputError, match="the pattern matches no files"):
+        collect_inputs([str(tmp_path / "*.tif")])
+
+
+@given(st.integers(0, 40), st.integers(1, 7))
+def test_shards_are_disjoint_and_cover_everything(count, shards):
+    paths = [Path(f"f{i:03d}.tif") for i in range(count)]
+    parts = [select_shard(paths, k, shards) for k in range(1, shards + 1)]
+    assert sorted(p for part in parts for p in part) == sorted(paths)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "a/b", "3"])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(ValueError, match="shard"):
+        parse_shard(text)
+
+
+def test_atomic_output_renames_on_success_and_cleans_up_on_error(tmp_path):
+    target = tmp_path / "out" / "mask.tif"
+    with atomic_output(target) as temp:
+        assert temp.parent == target.parent and temp.suffix == ".tif" and temp.name.startswith(".")
+        temp.write_bytes(b"done")
+    assert target.read_bytes() == b"done"
+    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"), atomic_output(target):
+        pass
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "failed.tif") as temp:
+        temp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert [p.name for p in target.parent.iterdir()] == ["mask.tif"]
