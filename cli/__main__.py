@@ -1,0 +1,5 @@
+"""``python -m roadseg.cli``: the same as the ``roadseg`` command."""
+
+from roadseg.cli.main import cli
+
+cli(prog_name="roadseg")
