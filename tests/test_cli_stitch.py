@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import rasterio
+from affine import Affine
+from click.testing import CliRunner
+from rasterio.crs import CRS
+
+from roadseg.cli.main import COMMANDS, cli
+
+UTM = CRS.from_epsg(32611)
+
+
+def write_mask(path, array, left=600000.0, crs=UTM, res=1.0):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+                       dtype="uint8", crs=crs, transform=Affine(res, 0, left, 0, -res, 4000000.0),
+                       nodata=255) as dst:
+        dst.write(array, 1)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["stitch", *map(str, args)])
+
+
+def tiles(tmp_path):
+    a = np.zeros((4, 6), np.uint8)
+    a[1, :] = 1
+    b = np.zeros((4, 6), np.uint8)
+    b[2, :] = 1
+    return write_mask(tmp_path / "a.tif", a), write_mask(tmp_path / "b.tif", b, left=600003.0)
+
+
+def test_registered():
+    assert COMMANDS["stitch"] == "roadseg.cli.stitch:stitch"
+
+
+def test_stitches_two_overlapping_tiles(tmp_path):
+    a, b = tiles(tmp_path)
+    out = tmp_path / "m.tif"
+    result = run(a, b, "-o", out, "--json")
+    assert result.exception is None and result.exit_code == 0
+    summary = json.loads(result.output)
+    assert (summary["width"], summary["height"], summary["kind"]) == (9, 4, "mask")
+    with rasterio.open(out) as src:
+        values = src.read(1)
+    np.testing.assert_array_equal(values[1], [1, 1, 1, 1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(values[2], [0, 0, 0, 1, 1, 1, 1, 1, 1])
+
+
+def test_vrt(tmp_path):
+    a, b = tiles(tmp_path)
+    result = run(a, b, "-o", tmp_path / "m.vrt", "--vrt")
+    assert result.exception is None and result.exit_code == 0 and "mosaic of 2 tile(s)" in result.output
+    with rasterio.open(tmp_path / "m.vrt") as src:
+        assert src.read(1)[1, 3] == 1 and src.read(1)[2, 3] == 1
+
+
+def test_refuses_different_crs_unless_crs_and_res(tmp_path):
+    a = write_mask(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+    b = write_mask(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), res=2.0)
+    result = run(a, b, "-o", tmp_path / "m.tif")
+    assert result.exit_code == 1 and "b.tif" in result.output and "--crs and --res" in result.output
+    assert not (tmp_path / "m.tif").exists()
+    result = run(a, b, "-o", tmp_path / "m.tif", "--crs", "EPSG:32611", "--res", "1")
+    assert result.exception is None and result.exit_code == 0
+    with rasterio.open(tmp_path / "m.tif") as src:
+        assert src.res == (1.0, 1.0) and src.width == 8
+
+
+def test_usage_errors(tmp_path):
+    a, b = tiles(tmp_path)
+    result = run(a, b, "-o", tmp_path / "m.tif", "--crs", "EPSG:32611")
+    assert result.exit_code == 2 and "--res" in result.output
+    result = run(a, b, "-o", tmp_path / "m.vrt", "--vrt", "--crs", "EPSG:32611", "--res", "1")
+    assert result.exit_code == 2
+
+
+def test_bad_tile_and_existing_output(tmp_path):
+    a, _ = tiles(tmp_path)
+    bad = tmp_path / "bad.tif"
+    bad.write_text("no")
+    result = run(a, bad, "-o", tmp_path / "m.tif")
+    assert result.exit_code == 1 and "bad.tif" in result.output and not (tmp_path / "m.tif").exists()
+    (tmp_path / "m.tif").write_text("keep")
+    result = run(a, "-o", tmp_path / "m.tif")
+    assert result.exit_code == 1 and "--overwrite" in result.output

@@ -1,0 +1,191 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning
+
+from roadseg.errors import BadInputError, OutputExistsError
+from roadseg.stitch import group_tiles, mosaic_masks, stitch_paths
+
+UTM = CRS.from_epsg(32611)
+
+
+def write_tif(path, array, *, left=600000.0, top=4000000.0, res=1.0, crs=UTM, nodata=255):
+    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+                       dtype=array.dtype, crs=crs, transform=Affine(res, 0, left, 0, -res, top),
+                       nodata=nodata) as dst:
+        dst.write(array, 1)
+    return path
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.transform, src.nodata
+
+
+@pytest.fixture
+def two_masks(tmp_path):
+    a = np.zeros((4, 6), np.uint8)
+    a[1, :] = 1
+    a[:, 0] = 255
+    b = np.zeros((4, 6), np.uint8)
+    b[2, :] = 1
+    b[:, 5] = 255
+    return write_tif(tmp_path / "a.tif", a), write_tif(tmp_path / "b.tif", b, left=600003.0)
+
+
+EXPECTED = np.array([
+    [255, 0, 0, 0, 0, 0, 0, 0, 255],
+    [255, 1, 1, 1, 1, 1, 0, 0, 255],
+    [255, 0, 0, 1, 1, 1, 1, 1, 255],
+    [255, 0, 0, 0, 0, 0, 0, 0, 255],
+], np.uint8)
+
+
+class TestMasks:
+    def test_overlap_road_wins_and_nodata_loses(self, two_masks, tmp_path):
+        result = stitch_paths(two_masks, tmp_path / "m.tif")
+        values, transform, nodata = read(tmp_path / "m.tif")
+        np.testing.assert_array_equal(values, EXPECTED)
+        assert transform == Affine(1, 0, 600000, 0, -1, 4000000) and nodata == 255
+        assert (result.width, result.height, result.kind) == (9, 4, "mask")
+
+    def test_vrt_gives_the_same_pixels(self, two_masks, tmp_path):
+        stitch_paths(two_masks, tmp_path / "m.vrt", vrt=True)
+        values, transform, nodata = read(tmp_path / "m.vrt")
+        np.testing.assert_array_equal(values, EXPECTED)
+        assert nodata == 255
+
+    def test_binary_masks_become_predict_encoding(self, tmp_path):
+        a = np.zeros((4, 4), np.uint8)
+        a[1, :] = 255
+        b = np.zeros((4, 4), np.uint8)
+        paths = [write_tif(tmp_path / "a.tif", a, nodata=None), write_tif(tmp_path / "b.tif", b, left=600002.0,
+                                                                             nodata=None)]
+        stitch_paths(paths, tmp_path / "m.tif")
+        values, _, _ = read(tmp_path / "m.tif")
+        np.testing.assert_array_equal(values[1], [1, 1, 1, 1, 0, 0])
+        assert set(np.unique(values)) == {0, 1}
+
+    def test_small_blocks_give_the_same_mosaic(self, two_masks, tmp_path):
+        stitch_paths(two_masks, tmp_path / "m.tif", block=2)
+        np.testing.assert_array_equal(read(tmp_path / "m.tif")[0], EXPECTED)
+
+    def test_in_memory_mosaic_matches(self, two_masks):
+        raster = mosaic_masks(two_masks)
+        np.testing.assert_array_equal(raster.road, EXPECTED == 1)
+        np.testing.assert_array_equal(raster.valid, EXPECTED != 255)
+
+    def test_refuses_existing_output(self, two_masks, tmp_path):
+        (tmp_path / "m.tif").write_text("x")
+        with pytest.raises(OutputExistsError, match="--overwrite"):
+            stitch_paths(two_masks, tmp_path / "m.tif")
+
+
+def test_probabilities_are_averaged(tmp_path):
+    a = np.full((3, 4), 0.2, np.float32)
+    a[:, 0] = np.nan
+    b = np.full((3, 4), 0.6, np.float32)
+    paths = [write_tif(tmp_path / "a.tif", a, nodata=np.nan), write_tif(tmp_path / "b.tif", b, left=600002.0,
+                                                                       nodata=np.nan)]
+    stitch_paths(paths, tmp_path / "p.tif")
+    values, _, _ = read(tmp_path / "p.tif")
+    assert np.isnan(values[:, 0]).all()
+    np.testing.assert_allclose(values[0, 1:], [0.2, 0.4, 0.4, 0.6, 0.6], rtol=1e-6)
+
+
+class TestRefusals:
+    def test_different_crs(self, tmp_path):
+        a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+        b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), crs=CRS.from_epsg(32612))
+        with pytest.raises(BadInputError, match="b.tif.*CRS.*--crs and --res"):
+            stitch_paths([a, b], tmp_path / "m.tif")
+        assert not (tmp_path / "m.tif").exists()
+
+    def test_different_pixel_size(self, tmp_path):
+        a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+        b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), res=2.0)
+        with pytest.raises(BadInputError, match="b.tif.*pixel size"):
+            stitch_paths([a, b], tmp_path / "m.tif")
+
+    def test_shifted_grid(self, tmp_path):
+        a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+        b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), left=600002.5)
+        with pytest.raises(BadInputError, match="b.tif.*grid"):
+            stitch_paths([a, b], tmp_path / "m.tif")
+
+    def test_masks_and_probabilities_mixed(self, tmp_path):
+        a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
+        b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.float32), nodata=None)
+        with pytest.raises(BadInputError, match="mixes masks"):
+            stitch_paths([a, b], tmp_path / "m.tif")
+
+    def test_not_georeferenced(self, tmp_path):
+        png = tmp_path / "x.png"
+        with pytest.warns(NotGeoreferencedWarning), \
+                rasterio.open(png, "w", driver="PNG", width=4, height=4, count=1, dtype="uint8") as dst:
+            dst.write(np.zeros((4, 4), np.uint8), 1)
+        with pytest.raises(BadInputError, match="x.png.*georeferencing"):
+            stitch_paths([png], tmp_path / "m.tif")
+
+    def test_not_a_raster(self, tmp_path):
+        bad = tmp_path / "bad.tif"
+        bad.write_text("not a tiff")
+        with pytest.raises(BadInputError, match="bad.tif.*not a readable raster"):
+            stitch_paths([bad], tmp_path / "m.tif")
+
+    def test_vrt_cannot_reproject(self, two_masks, tmp_path):
+        with pytest.raises(ValueError, match="VRT cannot reproject"):
+            stitch_paths(two_masks, tmp_path / "m.vrt", vrt=True, crs="EPSG:32611", res=1.0)
+
+
+def test_resamples_different_pixel_sizes_with_crs_and_res(tmp_path):
+    a = np.zeros((40, 40), np.uint8)
+    a[20:22, :] = 1  # rows 20-21 at 1 m: y from 3999980 down to 3999978
+    b = np.zeros((80, 80), np.uint8)
+    b[40:44, :] = 1  # the same road at 0.5 m pixels, in the tile to the east
+    paths = [write_tif(tmp_path / "a.tif", a), write_tif(tmp_path / "b.tif", b, left=600040.0, res=0.5)]
+    with pytest.raises(BadInputError, match="pixel size"):
+        stitch_paths(paths, tmp_path / "refused.tif")
+    result = stitch_paths(paths, tmp_path / "m.tif", crs="EPSG:32611", res=2.0)
+    values, transform, _ = read(tmp_path / "m.tif")
+    assert result.reprojected and transform == Affine(2, 0, 600000, 0, -2, 4000000)
+    assert values.shape == (20, 40)
+    assert np.flatnonzero((values == 1).any(axis=1)).tolist() == [10]
+    assert (values[10] == 1).all()
+
+
+def test_groups_touching_tiles_only(tmp_path):
+    z = np.zeros((4, 4), np.uint8)
+    a = write_tif(tmp_path / "a.tif", z)
+    b = write_tif(tmp_path / "b.tif", z, left=600004.0)
+    far = write_tif(tmp_path / "c.tif", z, left=610000.0)
+    groups = group_tiles([a, b, far])
+    assert sorted(map(len, groups)) == [1, 2]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(1, 6), st.integers(1, 6),
+                          st.integers(0, 2 ** 32 - 1)), min_size=1, max_size=4), st.integers(1, 5))
+def test_mosaic_matches_a_numpy_reference(tmp_path_factory, tiles, block):
+    folder = tmp_path_factory.mktemp("tiles")
+    paths, placed = [], []
+    for i, (row, col, h, w, seed) in enumerate(tiles):
+        values = np.random.default_rng(seed).choice(np.array([0, 1, 255], np.uint8), size=(h, w))
+        paths.append(write_tif(folder / f"t{i}.tif", values, left=600000.0 + col, top=4000000.0 - row))
+        placed.append((row, col, values))
+    top = min(r for r, _, _ in placed)
+    left = min(c for _, c, _ in placed)
+    height = max(r + v.shape[0] for r, _, v in placed) - top
+    width = max(c + v.shape[1] for _, c, v in placed) - left
+    road = np.zeros((height, width), bool)
+    valid = np.zeros((height, width), bool)
+    for r, c, v in placed:
+        road[r - top:r - top + v.shape[0], c - left:c - left + v.shape[1]] |= v == 1
+        valid[r - top:r - top + v.shape[0], c - left:c - left + v.shape[1]] |= v != 255
+    expected = np.where(valid, road.astype(np.uint8), 255)
+    stitch_paths(paths, folder / "m.tif", block=block, mask_format="predict")
+    np.testing.assert_array_equal(read(folder / "m.tif")[0], expected)
