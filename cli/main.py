@@ -16,6 +16,10 @@ COMMANDS: dict[str, str] = {
     "info": "roadseg.cli.info:info",
     "weights": "roadseg.cli.weights:weights",
     "export": "roadseg.cli.export:export",
+    "vectorize": "roadseg.cli.vectorize:vectorize",
+    "stitch": "roadseg.cli.stitch:stitch",
+    "eval": "roadseg.cli.eval:eval_command",
+    "predict": "roadseg.cli.predict:predict",
 }
 
 
