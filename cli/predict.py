@@ -137,7 +137,7 @@ class _Bars:
 @click.option("--save-prob", is_flag=True, help="Also write the probability map <stem>_prob.tif.")
 @click.option("--prob-dtype", type=click.Choice(PROB_DTYPE_CHOICES), default="float32", show_default=True,
               help="float32 (0-1, NaN nodata) or uint8 (0-254 for 0-1, 255 nodata).")
-@click.option("--cog", is_flag=True, help="Write Cloud Optimized GeoTIFFs with overviews.")
+@click.option("--cog", is_flag=True, help="Write GeoTIFF outputs as Cloud Optimized GeoTIFFs with overviews.")
 @click.option("--shard", type=ShardType(), default=None,
               help="Process only the K-th of N shares of the sorted inputs (for array jobs).")
 @overwrite_opt
