@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "load_model": "roadseg.model",
     "RoadModel": "roadseg.model",
+    "predict_array": "roadseg.predict",
+    "predict_file": "roadseg.predict",
     "DLinkNet34": "roadseg.network",
     "DLinkNet50": "roadseg.network",
     "InputConvention": "roadseg.convention",

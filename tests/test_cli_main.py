@@ -31,3 +31,11 @@ def test_help_does_not_import_mindspore():
             "print('mindspore' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_top_level_api_names_resolve():
+    import roadseg
+    from roadseg.predict import predict_array, predict_file
+
+    assert roadseg.predict_array is predict_array and roadseg.predict_file is predict_file
+    assert callable(roadseg.load_model)
