@@ -101,6 +101,13 @@ class PhaseTransposedConv2d(nn.Cell):
         return self.depth_to_space(phases) + ops.reshape(self.bias, (1, -1, 1, 1))
 
 
+def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.SequentialCell | None:
+    """The zoo's ``down_sample_layer`` (1x1 conv, BN eps 1e-5) where a block changes shape, else None."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.SequentialCell([_conv(in_channels, out_channels, 1, stride=stride), _bn(out_channels, 1e-5)])
+
+
 class BasicBlock(nn.Cell):
     """ResNet-34 residual block with the zoo's names (``bn1d``, ``bn2d``) and eps 1e-4."""
 
@@ -111,12 +118,8 @@ class BasicBlock(nn.Cell):
         self.conv2 = _conv(out_channels, out_channels, 3, padding=1)
         self.bn2d = _bn(out_channels, 1e-4)
         self.relu = nn.ReLU()
-        self.has_down_sample = stride != 1 or in_channels != out_channels
-        if self.has_down_sample:
-            self.down_sample_layer = nn.SequentialCell(
-                [_conv(in_channels, out_channels, 1, stride=stride), _bn(out_channels, 1e-5)])
-        else:
-            self.down_sample_layer = None
+        self.down_sample_layer = _shortcut(in_channels, out_channels, stride)
+        self.has_down_sample = self.down_sample_layer is not None
 
     def construct(self, x):
         identity = self.down_sample_layer(x) if self.has_down_sample else x
@@ -140,12 +143,8 @@ class Bottleneck(nn.Cell):
         self.conv3 = _conv(mid, out_channels, 1)
         self.bn3 = _bn(out_channels, 1e-4)
         self.relu = nn.ReLU()
-        self.has_down_sample = stride != 1 or in_channels != out_channels
-        if self.has_down_sample:
-            self.down_sample_layer = nn.SequentialCell(
-                [_conv(in_channels, out_channels, 1, stride=stride), _bn(out_channels, 1e-5)])
-        else:
-            self.down_sample_layer = None
+        self.down_sample_layer = _shortcut(in_channels, out_channels, stride)
+        self.has_down_sample = self.down_sample_layer is not None
 
     def construct(self, x):
         identity = self.down_sample_layer(x) if self.has_down_sample else x
