@@ -49,7 +49,16 @@ def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = Fal
     import mindspore as ms
 
     resolved = resolve_device(device)
-    ms.set_device(resolved, device_id)
+    try:
+        ms.set_device(resolved, device_id)
+    except RuntimeError as error:
+        # MindSpore fixes the device once a kernel has run in the process; keeping that runtime is
+        # right when it is the one asked for, and a clear error otherwise.
+        current = tuple(ms.get_current_device())
+        if current != (resolved, device_id):
+            raise DeviceUnavailableError(
+                f"MindSpore already runs on {current[0]}:{current[1]} in this process and cannot switch to "
+                f"{resolved}:{device_id}; choose the device before running any MindSpore code") from error
     ms.set_context(mode=ms.PYNATIVE_MODE if pynative else ms.GRAPH_MODE)
     logger.info("MindSpore on %s:%d in %s mode", resolved, device_id, "PYNATIVE" if pynative else "GRAPH")
     return resolved

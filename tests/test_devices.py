@@ -41,3 +41,21 @@ def test_a_device_this_machine_lacks_is_refused_for_real():
 def test_unknown_device_name_is_refused():
     with pytest.raises(DeviceUnavailableError, match="unknown device 'TPU'"):
         devices.canonical_device("TPU")
+
+
+def test_configure_keeps_a_runtime_already_started_on_the_same_device():
+    import mindspore as ms
+    import numpy as np
+
+    ms.ops.relu(ms.Tensor(np.ones(2, np.float32)))  # a kernel runs: MindSpore fixes the device
+    assert devices.configure_mindspore("CPU", 0) == "CPU"
+
+
+def test_configure_refuses_to_switch_a_started_runtime(monkeypatch):
+    import mindspore as ms
+    import numpy as np
+
+    ms.ops.relu(ms.Tensor(np.ones(2, np.float32)))
+    monkeypatch.setattr(devices, "resolve_device", lambda requested: "CPU")
+    with pytest.raises(DeviceUnavailableError, match=r"already runs on CPU:0 .* cannot switch to CPU:1"):
+        devices.configure_mindspore("CPU", 1)
