@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "vectorize": "roadseg.cli.vectorize:vectorize",
     "stitch": "roadseg.cli.stitch:stitch",
     "eval": "roadseg.cli.eval:eval_command",
+    "train": "roadseg.cli.train:train",
     "predict": "roadseg.cli.predict:predict",
 }
 

@@ -1,0 +1,119 @@
+"""``roadseg train``: train or fine-tune D-LinkNet with the zoo's recipe (under msrun for many devices)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from roadseg.cli.options import DEVICE_CHOICES, json_opt, overwrite_opt, quiet_opt
+
+
+def _load_yaml(path: str) -> dict:
+    import yaml
+
+    from roadseg.errors import BadInputError
+
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise BadInputError(f"{path}: not a readable YAML training config ({error})") from error
+    if not isinstance(values, dict):
+        raise BadInputError(f"{path}: a training config must be a mapping of option: value")
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+class _Progress:
+    """A tqdm bar per epoch on a terminal; one summary line per epoch unless quiet."""
+
+    def __init__(self, quiet: bool, as_json: bool) -> None:
+        self.quiet, self.as_json = quiet, as_json
+        self.bar = None
+        self.tty = sys.stderr.isatty() and not quiet
+
+    def __call__(self, event) -> None:
+        from roadseg.train import EpochRecord, StepEvent
+
+        if isinstance(event, StepEvent) and self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.steps, desc=f"epoch {event.epoch}", unit="step", leave=False)
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{event.loss:.4f}", s_per_step=f"{event.seconds:.2f}")
+        elif isinstance(event, EpochRecord):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            if not self.quiet and not self.as_json:
+                iou = "-" if event.val_road_iou is None else f"{event.val_road_iou:.4f}"
+                click.echo(f"epoch {event.epoch}: loss {event.loss:.4f}  lr {event.lr:.3g}  val road IoU {iou}  "
+                           f"{event.seconds:.1f} s{'  best' if event.improved else ''}"
+                           f"{'  ' + event.note if event.note else ''}", err=True)
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("data", required=False, type=click.Path(file_okay=False))
+@click.option("--images", type=click.Path(file_okay=False), help="GeoTIFF images directory (with --masks).")
+@click.option("--masks", type=click.Path(file_okay=False), help="GeoTIFF masks directory, matched by stem.")
+@click.option("--val-dir", type=click.Path(file_okay=False), help="Validation pairs (DeepGlobe layout).")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True),
+              help="Fraction held out for validation, by seed and id [default: 0.1].")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Run directory [default: runs/train].")
+@click.option("--arch", type=click.Choice(["dlinknet34", "dlinknet50"]), help="Network [default: dlinknet34].")
+@click.option("--init", metavar="NAME|PATH", help="Fine-tune from these weights (a known name or a checkpoint).")
+@click.option("--backbone", type=click.Path(dir_okay=False), help="ImageNet ResNet checkpoint for the encoder.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epoch cap [default: 300].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch per device [default: 4].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate [default: 2e-4].")
+@click.option("--crop", type=click.IntRange(min=32), help="Random crops of this size (multiple of 32).")
+@click.option("--no-augment", "augment", flag_value=False, default=None, help="Turn the augmentations off.")
+@click.option("--seed", type=int, help="Seed for init, split, order and augmentation [default: 0].")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), help="[default: auto]")
+@click.option("--device-id", type=click.IntRange(min=0), help="Device index (msrun sets it per worker).")
+@click.option("--workers", type=click.IntRange(min=1), help="Data-loading workers [default: 2].")
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Cap on steps per epoch.")
+@click.option("--skip-bad", is_flag=True, default=None, help="Train on the good pairs, warning about the rest.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              help="YAML file with any of these options; flags override it.")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
+              help="Continue the run in RUN_DIR exactly where it stopped (--epochs may raise the cap).")
+@overwrite_opt
+@quiet_opt
+@json_opt
+def train(data, config_path, resume, overwrite, quiet, as_json, **flags):
+    """Train D-LinkNet on DATA (every <id>_sat.jpg with its <id>_mask.png) or on --images/--masks.
+
+    Writes RUN_DIR/config.yaml, metrics.jsonl, last.ckpt and best.ckpt. For many devices launch with
+    `msrun --worker_num N --local_worker_num N roadseg train ...`.
+    """
+    from roadseg.train import TrainConfig, load_run_config, run_training
+
+    given = {key: value for key, value in flags.items() if value is not None}
+    if data is not None:
+        given["data"] = data
+    if resume:
+        base = load_run_config(resume).to_dict()
+        changed = sorted(set(given) - {"epochs", "device", "device_id", "workers"})
+        if changed:
+            raise click.UsageError(f"--resume continues the saved configuration; only --epochs, --device, "
+                                   f"--device-id and --workers may change (got {', '.join(changed)})")
+        base.update(given)
+        config = TrainConfig.from_dict(base)
+    else:
+        values = _load_yaml(config_path) if config_path else {}
+        values.update(given)
+        config = TrainConfig.from_dict(values)
+    result = run_training(config, resume=bool(resume), overwrite=overwrite,
+                          progress=_Progress(quiet, as_json))
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(result.run_dir), "epochs_completed": result.epochs_completed,
+                               "best_loss": result.best_loss, "stopped": result.stopped,
+                               "interrupted": result.interrupted}))
+    elif not quiet:
+        click.echo(f"{result.run_dir}: {result.epochs_completed} epoch(s), best loss "
+                   f"{result.best_loss if result.best_loss is not None else '-'}; {result.stopped}", err=True)
+    if result.interrupted:
+        sys.exit(130)
