@@ -41,8 +41,6 @@ def stitch(tiles, output, vrt, crs, res, mask_format, recursive, overwrite, as_j
         raise click.UsageError("give both --crs and --res to reproject, or neither")
     if crs == "source":
         raise click.BadParameter("stitch needs an explicit CRS such as EPSG:32611", param_hint="--crs")
-    if vrt and crs is not None:
-        raise click.UsageError("--vrt cannot reproject: leave out --crs/--res or write a GeoTIFF")
     paths = collect_inputs(tiles, suffixes=(".tif", ".tiff", ".vrt"), recursive=recursive)
     if not paths:
         raise click.UsageError("no tiles found in the given paths")

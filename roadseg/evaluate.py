@@ -156,16 +156,9 @@ class MaskData:
 
 
 def _open(path: Path):
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    from roadseg.raster_open import open_raster
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioIOError as error:
-        raise BadInputError(f"{path}: cannot read it as a raster ({error}); "
-                            "give a PNG, JPEG or GeoTIFF mask") from error
+    return open_raster(path, "give a PNG, JPEG or GeoTIFF mask")
 
 
 def _grid(dataset) -> Grid:
@@ -183,16 +176,18 @@ def read_mask(path: Path | str) -> MaskData:
     """
     from rasterio.enums import ColorInterp
 
+    from roadseg.raster_open import probability_scale
+
     path = Path(path)
     with _open(path) as dataset:
+        if probability_scale(dataset) is not None:
+            raise BadInputError(f"{path}: holds probabilities, not a mask; score the <id>_mask file, or "
+                                "threshold the probabilities first")
         bands = [index for index, interp in zip(dataset.indexes, dataset.colorinterp)
                  if interp != ColorInterp.alpha] or list(dataset.indexes)
         data = dataset.read(bands)
         nodata = dataset.nodata
         grid = _grid(dataset)
-    if np.issubdtype(data.dtype, np.floating):
-        raise BadInputError(f"{path}: floating-point values look like a probability map, not a mask; "
-                            "score the <id>_mask file, or threshold the probabilities first")
     valid = None
     if nodata is not None:
         valid = ~(data == nodata).any(axis=0)

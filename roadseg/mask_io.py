@@ -14,18 +14,16 @@ never road.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from roadseg.errors import BadInputError
+from roadseg.raster_open import open_raster, probability_scale
 
 MaskFormat = Literal["auto", "predict", "binary"]
 MASK_FORMATS = ("auto", "predict", "binary")
@@ -116,26 +114,28 @@ def decode_mask(values: np.ndarray, nodata: float | None, *, mask_format: MaskFo
 
 def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: float | None = None,
               band: int = 1) -> MaskRaster:
-    """Read band ``band`` of a mask or probability raster; raise :class:`BadInputError` naming the file."""
+    """Read band ``band`` of a mask or probability raster; raise :class:`BadInputError` naming the file.
+
+    Probability maps (floats, or predict's tagged uint8 maps) need ``threshold``.
+    """
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG masks have no CRS
-            src = rasterio.open(path)
-        with src:
-            if band > src.count:
-                raise BadInputError(f"{path}: has {src.count} band(s), band {band} requested")
-            values = src.read(band)
-            nodata = src.nodata
-            transform, crs = src.transform, src.crs
-    except RasterioIOError as error:
-        raise BadInputError(f"{path}: not a readable raster ({error})") from error
-    if values.dtype.kind == "f" and threshold is None:
-        raise BadInputError(f"{path}: holds floating-point values (a probability map?); pass --threshold")
+    with open_raster(path, "give a mask or probability map (GeoTIFF, PNG)") as src:
+        if band > src.count:
+            raise BadInputError(f"{path}: has {src.count} band(s), band {band} requested")
+        values = src.read(band)
+        nodata = src.nodata
+        transform, crs = src.transform, src.crs
+        scale = probability_scale(src)
+    if scale is not None and threshold is None:
+        raise BadInputError(f"{path}: holds probabilities (a probability map?); pass --threshold")
     if values.dtype.kind not in "uif":
         raise BadInputError(f"{path}: unsupported pixel type {values.dtype}; expected an integer mask")
     try:
-        road, valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
+        if scale is not None and scale != 1.0:
+            valid = values != nodata if nodata is not None else np.ones(values.shape, bool)
+            road, valid = valid & (values * scale >= threshold), valid
+        else:
+            road, valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
     except ValueError as error:
         raise BadInputError(f"{path}: {error}") from error
     return MaskRaster(road=road, valid=valid, transform=transform, crs=crs, source=str(path))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError
+from roadseg.raster_open import open_raster
 from roadseg.windows import reflect_indices
 
 GDAL_CACHE_MB = 64
@@ -107,12 +107,7 @@ class RasterSource:
         self.path = Path(path)
         if self.path.is_file() and self.path.stat().st_size == 0:
             raise BadInputError(f"{self.path}: the file is empty (0 bytes); remove it or re-export it")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._dataset = rasterio.open(self.path)
-        except RasterioError as error:
-            raise BadInputError(f"{self.path}: not a readable raster image ({error})") from error
+        self._dataset = open_raster(self.path, "give a GeoTIFF, JPEG or PNG image")
         try:
             if self.driver == "PNG":
                 _check_png_complete(self.path)

@@ -5,7 +5,10 @@ Encodings (one nodata convention everywhere):
 - mask GeoTIFF, uint8: 1 road, 0 background, 255 nodata (also the file's nodata value);
 - mask PNG (JPG/PNG inputs, the DeepGlobe convention): 255 road, 0 background and nodata;
 - probability float32: p in [0, 1], NaN nodata (the file's nodata value is NaN);
-- probability uint8: ``round(p * 254)`` so 0..254 is 0..1, 255 nodata.
+- probability uint8: ``round(p * 254)`` so 0..254 is 0..1, 255 nodata, with GDAL's band scale 1/254.
+
+GeoTIFFs carry the ``ROADSEG_CONTENT`` tag (``mask`` or ``probability``, see :mod:`roadseg.raster_open`)
+so stitch and vectorize tell a uint8 probability map from a mask.
 
 GeoTIFF writers only ever hold one row of tiles; the PNG writer holds the (uint8) mask, as PNG cannot be
 written in pieces.
@@ -28,6 +31,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError
+from roadseg.raster_open import CONTENT_TAG, MASK, PROBABILITY
 
 MASK_NODATA = 255
 PROB_NODATA_UINT8 = 255
@@ -93,7 +97,7 @@ class GeoTiffRowWriter:
     """
 
     def __init__(self, path: Path, grid: OutputGrid, dtype: str, nodata: float, *, cog: bool = False,
-                 overview_resampling: str = "nearest") -> None:
+                 overview_resampling: str = "nearest", content: str = MASK, scale: float = 1.0) -> None:
         self.path = Path(path)
         self.grid = grid
         self.cog = cog
@@ -121,6 +125,9 @@ class GeoTiffRowWriter:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._dataset = rasterio.open(self._tiff_path, "w", **profile)
+            self._dataset.update_tags(**{CONTENT_TAG: content})
+            if scale != 1.0:
+                self._dataset.scales = (scale,)
         except RasterioError as error:
             self._discard_intermediate()
             raise _write_error(self.path, error) from error
@@ -222,4 +229,6 @@ def open_prob_writer(path: Path, grid: OutputGrid, dtype: ProbDtype | str = Prob
     """A writer for encoded probabilities (see :func:`encode_prob`)."""
     dtype = ProbDtype(dtype)
     nodata = PROB_NODATA_FLOAT if dtype is ProbDtype.FLOAT32 else PROB_NODATA_UINT8
-    return GeoTiffRowWriter(path, grid, dtype.value, nodata, cog=cog, overview_resampling="average")
+    scale = 1.0 if dtype is ProbDtype.FLOAT32 else 1.0 / 254.0
+    return GeoTiffRowWriter(path, grid, dtype.value, nodata, cog=cog, overview_resampling="average",
+                            content=PROBABILITY, scale=scale)

@@ -7,25 +7,32 @@ encoding (1 road, 0 background, 255 nodata); probabilities as float32 with NaN a
 The mosaic is written block by block: each output block reads only the matching windows of the tiles
 that cover it, so memory does not grow with the mosaic. Tiles must share a CRS and pixel size and lie on
 one pixel grid; otherwise give a target ``crs`` and ``res`` and every tile is reprojected (nearest
-neighbour for masks, bilinear for probabilities). A ``vrt`` output is a GDAL VRT whose band applies the
-same rule with GDAL's ``max`` / ``mean`` pixel functions, without copying any pixels.
+neighbour for masks, bilinear for probabilities). Probability maps saved as uint8 by predict are
+recognised by their tag and read as probabilities.
+
+A ``vrt`` output is a GDAL VRT that applies the same rules when read, without copying any pixels: the
+``max`` pixel function over the tiles for masks; for probabilities ``div`` of two nested VRTs, the
+``sum`` of the tiles' probabilities and the ``sum`` of their valid-pixel indicators. Only GDAL's
+built-in pixel functions are used, so QGIS and GDAL open it without Python pixel functions.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
@@ -33,6 +40,7 @@ from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
 from roadseg.geo import is_georeferenced
 from roadseg.mask_io import PREDICT_NODATA, MaskFormat, MaskRaster, resolve_format, value_counts
+from roadseg.raster_open import open_raster, probability_scale
 
 BLOCK = 1024
 GRID_TOLERANCE = 1e-3  # of a pixel
@@ -50,6 +58,7 @@ class TileInfo:
     nodata: float | None
     kind: str  # "mask" or "probability"
     count: int
+    scale: float = 1.0  # stored value -> probability (1/254 for uint8 probability maps)
 
     @property
     def res(self) -> tuple[float, float]:
@@ -82,12 +91,7 @@ class StitchResult:
 
 
 def _open(path: Path):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioIOError as error:
-        raise BadInputError(f"{path}: not a readable raster ({error})") from error
+    return open_raster(path, "give masks or probability maps (GeoTIFF, PNG)")
 
 
 def tile_info(path: str | Path) -> TileInfo:
@@ -97,8 +101,9 @@ def tile_info(path: str | Path) -> TileInfo:
         dtype = np.dtype(src.dtypes[0])
         if dtype.kind not in "uif":
             raise BadInputError(f"{path}: unsupported pixel type {dtype}; expected a mask or probabilities")
+        scale = probability_scale(src)
         return TileInfo(path, src.width, src.height, src.transform, src.crs, src.nodata,
-                        "probability" if dtype.kind == "f" else "mask", src.count)
+                        "mask" if scale is None else "probability", src.count, scale or 1.0)
 
 
 def _aligned(a: TileInfo, b: TileInfo) -> bool:
@@ -194,17 +199,20 @@ def file_format(path: Path, nodata: float | None, mask_format: MaskFormat) -> st
         raise BadInputError(f"{path}: {error}") from error
 
 
-def _decode(values: np.ndarray, nodata: float | None, fmt: str | None, kind: str, threshold: float | None = None):
-    """``(road or value, valid)`` for a block of raw values (floats, NaN = outside the tile)."""
+def _decode(values: np.ndarray, nodata: float | None, fmt: str | None, kind: str, threshold: float | None = None,
+            scale: float = 1.0):
+    """``(road or value, valid)`` for a block of raw values (floats, NaN = outside the tile); probabilities
+    are stored values times ``scale``."""
     valid = np.ones(values.shape, bool)
     if values.dtype.kind == "f":
         valid &= ~np.isnan(values)
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
         valid &= values != nodata
     if kind == "probability":
+        probability = np.where(valid, values * scale, 0).astype(np.float64)
         if threshold is not None:
-            return valid & (values >= threshold), valid
-        return np.where(valid, values, 0).astype(np.float64), valid
+            return valid & (probability >= threshold), valid
+        return probability, valid
     if fmt == "predict":
         valid &= values != PREDICT_NODATA
         return valid & (values == 1), valid
@@ -215,23 +223,34 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
                  threshold: float | None = None) -> MaskRaster:
     """Mosaic aligned tiles into one in-memory :class:`MaskRaster` (road wins, nodata loses to data).
 
-    Probability tiles need ``threshold``; each tile is thresholded before the road-wins merge.
+    Probability tiles need ``threshold``: overlaps are averaged first, as in :func:`stitch_paths`, and
+    the mean is thresholded, so a road the tiles agree on is not decided by one tile's edge.
     """
     infos = [tile_info(p) for p in paths]
     _check_same_grid(infos)
     kind = _check_kind(infos)
     if kind == "probability" and threshold is None:
-        raise BadInputError(f"{infos[0].path}: holds floating-point values (a probability map?); pass --threshold")
+        raise BadInputError(f"{infos[0].path}: holds probabilities (a probability map?); pass --threshold")
     transform, width, height, offsets = _union_grid(infos)
     road = np.zeros((height, width), bool)
     valid = np.zeros((height, width), bool)
+    if kind == "probability":
+        total = np.zeros((height, width), np.float32)
+        count = np.zeros((height, width), np.uint8 if len(infos) < 255 else np.int32)
     for info, (ro, co) in zip(infos, offsets):
         fmt = None if kind == "probability" else file_format(info.path, info.nodata, mask_format)
         with _open(info.path) as src:
             values = src.read(1)
-        tile_road, tile_valid = _decode(values, info.nodata, fmt, kind, threshold)
-        road[ro:ro + info.height, co:co + info.width] |= tile_road
-        valid[ro:ro + info.height, co:co + info.width] |= tile_valid
+        tile_value, tile_valid = _decode(values, info.nodata, fmt, kind, scale=info.scale)
+        rows, cols = slice(ro, ro + info.height), slice(co, co + info.width)
+        valid[rows, cols] |= tile_valid
+        if kind == "probability":
+            total[rows, cols] += tile_value
+            count[rows, cols] += tile_valid
+        else:
+            road[rows, cols] |= tile_value
+    if kind == "probability":
+        road = valid & (total >= threshold * np.maximum(count, 1))
     tiles = [(str(i.path), ro, co, ro + i.height, co + i.width) for i, (ro, co) in zip(infos, offsets)]
     return MaskRaster(road=road, valid=valid, transform=transform, crs=infos[0].crs,
                       source=";".join(str(i.path) for i in infos), tiles=tiles)
@@ -267,8 +286,6 @@ def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool =
             raise BadInputError(f"{info.path}: has no georeferencing, so its place in a mosaic is unknown")
     warp = crs is not None
     if warp:
-        if vrt:
-            raise ValueError("a VRT cannot reproject: write a GeoTIFF when giving --crs and --res")
         target_crs = CRS.from_user_input(crs)
         resolution = (float(res), float(res)) if np.isscalar(res) else (float(res[0]), float(res[1]))
         if min(resolution) <= 0:
@@ -282,7 +299,11 @@ def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool =
     formats = [None if kind == "probability" else file_format(i.path, i.nodata, mask_format) for i in infos]
     if vrt:
         with atomic_output(output, overwrite) as temp:
-            temp.write_text(_vrt_xml(infos, offsets, formats, kind, transform, width, height, target_crs))
+            if warp:
+                tiles = [_warped_tile(i, f, kind, transform, width, height, target_crs) for i, f in zip(infos, formats)]
+            else:
+                tiles = [(str(i.path.resolve()), (i.width, i.height), o) for i, o in zip(infos, offsets)]
+            temp.write_text(_vrt_xml(infos, tiles, formats, kind, transform, width, height, target_crs))
     else:
         with atomic_output(output, overwrite) as temp:
             _write_mosaic(temp, infos, formats, kind, transform, width, height, target_crs, offsets, block,
@@ -357,7 +378,7 @@ def _mosaic_block(window, infos, sources, formats, kind, transform, crs, offsets
         values = _tile_block(window, info, src, None if offsets is None else offsets[index], transform, crs, kind)
         if values is None:
             continue
-        value, tile_valid = _decode(values, info.nodata, fmt, kind)
+        value, tile_valid = _decode(values, info.nodata, fmt, kind, scale=info.scale)
         valid |= tile_valid
         if kind == "probability":
             total += value
@@ -370,50 +391,95 @@ def _mosaic_block(window, infos, sources, formats, kind, transform, crs, offsets
     return np.where(valid, road.astype(np.uint8), PREDICT_NODATA).astype(np.uint8)
 
 
-def _gdal_has_mean() -> bool:
-    major, minor = (int(x) for x in rasterio.__gdal_version__.split(".")[:2])
-    return (major, minor) >= (3, 11)
+def _nodata_xml(nodata: float | None) -> str:
+    if nodata is None:
+        return ""
+    return "<NODATA>nan</NODATA>" if math.isnan(nodata) else f"<NODATA>{nodata:g}</NODATA>"
 
 
-def _vrt_xml(infos, offsets, formats, kind, transform: Affine, width: int, height: int, crs: CRS) -> str:
-    """A VRT whose derived band takes the max (masks as 0/1) or mean (probabilities) of the tiles."""
-    data_type = "Float32" if kind == "probability" else "Byte"
-    band_nodata = "nan" if kind == "probability" else str(PREDICT_NODATA)
-    function = "mean" if kind == "probability" else "max"
-    derived = function == "max" or _gdal_has_mean()
-    if not derived:
-        warnings.warn("GDAL before 3.11 has no 'mean' pixel function: where probability tiles overlap the VRT "
-                      "shows the last tile; write a GeoTIFF for the mean", stacklevel=3)
-    band_open = (f"  <VRTRasterBand dataType=\"{data_type}\" band=\"1\" subClass=\"VRTDerivedRasterBand\">\n"
-                 f"    <NoDataValue>{band_nodata}</NoDataValue>\n"
-                 f"    <PixelFunctionType>{function}</PixelFunctionType>\n") if derived else (
-                 f"  <VRTRasterBand dataType=\"{data_type}\" band=\"1\">\n"
-                 f"    <NoDataValue>{band_nodata}</NoDataValue>\n")
+def _complex_source(filename: str, src_size: tuple[int, int] | None, offset: tuple[int, int] | None,
+                    extra: str) -> str:
+    """One ``ComplexSource``: band 1 of ``filename`` (a path or an inline VRT), placed at ``offset``."""
+    rects = ""
+    if src_size is not None and offset is not None:
+        (width, height), (ro, co) = src_size, offset
+        rects = (f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+                 f'<DstRect xOff="{co}" yOff="{ro}" xSize="{width}" ySize="{height}"/>')
+    return (f'    <ComplexSource><SourceFilename relativeToVRT="0">{escape(filename)}</SourceFilename>'
+            f"<SourceBand>1</SourceBand>{rects}{extra}</ComplexSource>")
+
+
+def _vrt_dataset(width: int, height: int, header: str, data_type: str, nodata: str | None, function: str,
+                 sources: Sequence[str]) -> str:
+    """A one-band VRT applying the pixel ``function`` to ``sources``; a single source needs none (GDAL's
+    ``sum`` and ``max`` want at least two)."""
+    nodata_xml = f"<NoDataValue>{nodata}</NoDataValue>" if nodata is not None else ""
+    derived = len(sources) > 1 or function == "div"
+    band = (f' subClass="VRTDerivedRasterBand">{nodata_xml}<PixelFunctionType>{function}</PixelFunctionType>'
+            if derived else f">{nodata_xml}")
+    return (f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">\n{header}'
+            f'  <VRTRasterBand dataType="{data_type}" band="1"{band}\n'
+            + "\n".join(sources) + "\n  </VRTRasterBand>\n</VRTDataset>\n")
+
+
+def _source_nodata(info: TileInfo, fmt: str | None) -> float | None:
+    return PREDICT_NODATA if fmt == "predict" else info.nodata
+
+
+def _warped_tile(info: TileInfo, fmt: str | None, kind: str, transform: Affine, width: int, height: int,
+                 crs: CRS) -> tuple[str, tuple[int, int], tuple[int, int]]:
+    """A tile reprojected onto the mosaic's grid as an inline warped VRT: (XML, (width, height), offset).
+
+    The warped VRT covers only the tile's footprint on the grid. Its nodata is the tile's own, or for
+    0/255 masks without one a value the mask does not use, so outside the footprint is never road.
+    """
+    rx, ry = abs(transform.a), abs(transform.e)
+    left, bottom, right, top = transform_bounds(info.crs, crs, *info.bounds)
+    col0 = max(0, math.floor((left - transform.c) / rx))
+    col1 = min(width, math.ceil((right - transform.c) / rx))
+    row0 = max(0, math.floor((transform.f - top) / ry))
+    row1 = min(height, math.ceil((transform.f - bottom) / ry))
+    nodata = _source_nodata(info, fmt)
+    dst_nodata = nodata if nodata is not None else (254 if kind == "mask" else float("nan"))
+    with _open(info.path.resolve()) as src, WarpedVRT(
+            src, crs=crs, transform=transform @ Affine.translation(col0, row0), width=col1 - col0,
+            height=row1 - row0, src_nodata=nodata, nodata=dst_nodata,
+            resampling=Resampling.bilinear if kind == "probability" else Resampling.nearest) as warped, \
+            tempfile.TemporaryDirectory() as folder:
+        rasterio.shutil.copy(warped, Path(folder) / "tile.vrt", driver="VRT")
+        tree = ElementTree.parse(Path(folder) / "tile.vrt")
+    source = tree.getroot().find("GDALWarpOptions/SourceDataset")
+    source.text, source.attrib["relativeToVRT"] = str(info.path.resolve()), "0"
+    return ElementTree.tostring(tree.getroot(), encoding="unicode"), (col1 - col0, row1 - row0), (row0, col0)
+
+
+def _vrt_xml(infos, tiles, formats, kind, transform: Affine, width: int, height: int, crs: CRS) -> str:
+    """A VRT giving the max of the tiles (masks, as 0/1) or the mean of those with data (probabilities).
+
+    The mean is ``div`` of two inline VRTs: the sum of the tiles' probabilities, and the number of
+    tiles with data at each pixel (each valid pixel scaled to 1); pixels no tile covers have count 0,
+    which the outer source treats as nodata, so they come out NaN.
+    """
     gt = ", ".join(repr(float(v)) for v in (transform.c, transform.a, transform.b, transform.f, transform.d,
                                              transform.e))
-    sources = []
-    for info, (ro, co), fmt in zip(infos, offsets, formats):
-        nodata = info.nodata
-        if kind == "mask" and fmt == "predict":
-            nodata = PREDICT_NODATA
-        if nodata is None:
-            nodata_xml = ""
-        elif math.isnan(nodata):
-            nodata_xml = "<NODATA>nan</NODATA>"
-        else:
-            nodata_xml = f"<NODATA>{nodata:g}</NODATA>"
-        lut = "<LUT>0:0,1:1,255:1</LUT>" if kind == "mask" else ""
-        sources.append(
-            f"    <ComplexSource>\n"
-            f"      <SourceFilename relativeToVRT=\"0\">{escape(str(info.path.resolve()))}</SourceFilename>\n"
-            f"      <SourceBand>1</SourceBand>\n"
-            f"      <SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{info.width}\" ySize=\"{info.height}\"/>\n"
-            f"      <DstRect xOff=\"{co}\" yOff=\"{ro}\" xSize=\"{info.width}\" ySize=\"{info.height}\"/>\n"
-            f"      {nodata_xml}{lut}\n"
-            f"    </ComplexSource>")
-    return (f"<VRTDataset rasterXSize=\"{width}\" rasterYSize=\"{height}\">\n"
-            f"  <SRS>{escape(crs.to_wkt())}</SRS>\n"
-            f"  <GeoTransform>{gt}</GeoTransform>\n"
-            + band_open + "\n".join(sources) + "\n"
-            "  </VRTRasterBand>\n"
-            "</VRTDataset>\n")
+    header = f"  <SRS>{escape(crs.to_wkt())}</SRS>\n  <GeoTransform>{gt}</GeoTransform>\n"
+    if kind == "mask":
+        sources = []
+        for info, (path, size, offset), fmt in zip(infos, tiles, formats):
+            nodata = _source_nodata(info, fmt)
+            if nodata is None and path.startswith("<"):
+                nodata = 254  # the warped tile's fill value (see _warped_tile)
+            sources.append(_complex_source(path, size, offset, _nodata_xml(nodata) + "<LUT>0:0,1:1,255:1</LUT>"))
+        return _vrt_dataset(width, height, header, "Byte", str(PREDICT_NODATA), "max", sources)
+    sums, counts = [], []
+    for info, (path, size, offset) in zip(infos, tiles):
+        nodata = _nodata_xml(float("nan") if info.nodata is None and path.startswith("<") else info.nodata)
+        scale = f"<ScaleOffset>0</ScaleOffset><ScaleRatio>{info.scale!r}</ScaleRatio>" if info.scale != 1 else ""
+        sums.append(_complex_source(path, size, offset, nodata + scale))
+        counts.append(_complex_source(path, size, offset, nodata + "<ScaleOffset>1</ScaleOffset>"
+                                                                   "<ScaleRatio>0</ScaleRatio>"))
+    total = _vrt_dataset(width, height, "", "Float32", None, "sum", sums)
+    count = _vrt_dataset(width, height, "", "Float32", None, "sum", counts)
+    return _vrt_dataset(width, height, header, "Float32", "nan", "div",
+                        [_complex_source(total, None, None, ""),
+                         _complex_source(count, None, None, "<NODATA>0</NODATA>")])

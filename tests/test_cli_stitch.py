@@ -73,7 +73,9 @@ def test_usage_errors(tmp_path):
     result = run(a, b, "-o", tmp_path / "m.tif", "--crs", "EPSG:32611")
     assert result.exit_code == 2 and "--res" in result.output
     result = run(a, b, "-o", tmp_path / "m.vrt", "--vrt", "--crs", "EPSG:32611", "--res", "1")
-    assert result.exit_code == 2
+    assert result.exception is None and result.exit_code == 0
+    with rasterio.open(tmp_path / "m.vrt") as src:
+        assert src.crs == "EPSG:32611" and src.res == (1.0, 1.0)
 
 
 def test_bad_tile_and_existing_output(tmp_path):

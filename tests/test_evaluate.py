@@ -122,13 +122,13 @@ class TestReadMask:
         with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
                            crs="EPSG:32618", transform=GRID) as dst:
             dst.write(np.full((1, 2, 2), 0.3, np.float32))
-        with pytest.raises(BadInputError, match="a_mask.tif: floating-point values look like a probability map"):
+        with pytest.raises(BadInputError, match="a_mask.tif: holds probabilities, not a mask"):
             read_mask(path)
 
     def test_unreadable(self, tmp_path):
         path = tmp_path / "bad_mask.png"
         path.write_text("not an image")
-        with pytest.raises(BadInputError, match="bad_mask.png: cannot read it as a raster"):
+        with pytest.raises(BadInputError, match="bad_mask.png: not a readable raster"):
             read_mask(path)
 
 
@@ -198,7 +198,7 @@ class TestEvaluateMasks:
         result = evaluate_masks([tmp_path / "p"], [tmp_path / "t"])
         assert [image.name for image in result.images] == ["a"]
         assert [problem.name for problem in result.problems] == ["b"]
-        assert "b_mask.png: cannot read it as a raster" in result.problems[0].message
+        assert "b_mask.png: not a readable raster" in result.problems[0].message
 
     def test_error_maps_and_progress(self, tmp_path):
         (tmp_path / "p").mkdir()

@@ -261,9 +261,9 @@ def _bad_inputs(tmp_path):
     return good, {
         truncated: "truncated.tif: reading failed",
         corrupt: "corrupt.tif: reading failed",
-        text: "notes.png: not a readable raster image",
+        text: "notes.png: not a readable raster",
         empty: r"empty.tif: the file is empty \(0 bytes\)",
-        unreadable: "gone.tif: not a readable raster image",
+        unreadable: "gone.tif: not a readable raster",
     }
 
 

@@ -180,13 +180,13 @@ class TestScaling:
 
 class TestBadInputs:
     def test_missing_file(self, tmp_path):
-        with pytest.raises(BadInputError, match="nope.tif: not a readable raster image"):
+        with pytest.raises(BadInputError, match="nope.tif: not a readable raster"):
             RasterSource(tmp_path / "nope.tif")
 
     def test_not_an_image(self, tmp_path):
         path = tmp_path / "notes.tif"
         path.write_text("these are not pixels")
-        with pytest.raises(BadInputError, match="notes.tif: not a readable raster image"):
+        with pytest.raises(BadInputError, match="notes.tif: not a readable raster"):
             RasterSource(path)
 
     def test_empty_file(self, tmp_path):

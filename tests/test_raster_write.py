@@ -71,6 +71,21 @@ class TestGeoTiff:
         assert profile["dtype"] == "float32" and np.isnan(profile["nodata"]) and np.isnan(values[0, 0])
         assert profile["crs"] is None
 
+    @pytest.mark.parametrize("cog", [False, True])
+    def test_outputs_say_what_they_hold(self, tmp_path, cog):
+        """uint8 probabilities must not pass for masks: a content tag, and GDAL's scale for QGIS."""
+        grid = OutputGrid(300, 270, UTM, TRANSFORM)
+        prob = np.random.default_rng(2).random((300, 270)).astype(np.float32)
+        _write_in_blocks(open_prob_writer(tmp_path / "p.tif", grid, "uint8", cog=cog),
+                         encode_prob(prob, np.ones(prob.shape, bool), "uint8"), [300])
+        _write_in_blocks(open_mask_writer(tmp_path / "m.tif", grid, png=False, cog=cog),
+                         np.zeros((300, 270), np.uint8), [300])
+        with rasterio.open(tmp_path / "p.tif") as dataset:
+            assert dataset.tags()["ROADSEG_CONTENT"] == "probability" and dataset.scales == (1 / 254,)
+            np.testing.assert_allclose(dataset.read(1) * dataset.scales[0], prob, atol=0.5 / 254 + 1e-7)
+        with rasterio.open(tmp_path / "m.tif") as dataset:
+            assert dataset.tags()["ROADSEG_CONTENT"] == "mask" and dataset.scales == (1.0,)
+
     def test_rows_out_of_order_are_refused(self, tmp_path):
         writer = GeoTiffRowWriter(tmp_path / "x.tif", OutputGrid(10, 10), "uint8", 255)
         writer.write(0, np.zeros((3, 10), np.uint8))

@@ -8,6 +8,7 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
 from roadseg.errors import BadInputError, OutputExistsError
+from roadseg.raster_write import OutputGrid, encode_prob, open_prob_writer
 from roadseg.stitch import group_tiles, mosaic_masks, stitch_paths
 
 UTM = CRS.from_epsg(32611)
@@ -137,9 +138,6 @@ class TestRefusals:
         with pytest.raises(BadInputError, match="bad.tif.*not a readable raster"):
             stitch_paths([bad], tmp_path / "m.tif")
 
-    def test_vrt_cannot_reproject(self, two_masks, tmp_path):
-        with pytest.raises(ValueError, match="VRT cannot reproject"):
-            stitch_paths(two_masks, tmp_path / "m.vrt", vrt=True, crs="EPSG:32611", res=1.0)
 
 
 def test_resamples_different_pixel_sizes_with_crs_and_res(tmp_path):
@@ -189,3 +187,104 @@ def test_mosaic_matches_a_numpy_reference(tmp_path_factory, tiles, block):
     expected = np.where(valid, road.astype(np.uint8), 255)
     stitch_paths(paths, folder / "m.tif", block=block, mask_format="predict")
     np.testing.assert_array_equal(read(folder / "m.tif")[0], expected)
+
+
+def write_uint8_prob(path, prob, *, left=600000.0, top=4000000.0):
+    """A probability map as predict writes it with --prob-dtype uint8 (tagged, scale 1/254)."""
+    writer = open_prob_writer(path, OutputGrid(prob.shape[0], prob.shape[1], UTM, Affine(1, 0, left, 0, -1, top)),
+                              "uint8")
+    writer.write(0, encode_prob(np.nan_to_num(prob), ~np.isnan(prob), "uint8"))
+    writer.close()
+    return path
+
+
+def mean_reference(placed, nodata_is_nan=True):
+    """Numpy mean of the tiles that have data at each pixel, NaN where none has."""
+    top = min(r for r, _, _ in placed)
+    left = min(c for _, c, _ in placed)
+    height = max(r + v.shape[0] for r, _, v in placed) - top
+    width = max(c + v.shape[1] for _, c, v in placed) - left
+    total = np.zeros((height, width))
+    count = np.zeros((height, width))
+    for r, c, v in placed:
+        window = (slice(r - top, r - top + v.shape[0]), slice(c - left, c - left + v.shape[1]))
+        total[window] += np.nan_to_num(v)
+        count[window] += ~np.isnan(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 6), st.integers(1, 6),
+                          st.integers(0, 2 ** 32 - 1)), min_size=1, max_size=4), st.booleans())
+def test_probability_mosaic_and_vrt_are_the_mean(tmp_path_factory, tiles, as_uint8):
+    folder = tmp_path_factory.mktemp("prob")
+    paths, placed = [], []
+    for i, (row, col, h, w, seed) in enumerate(tiles):
+        rng = np.random.default_rng(seed)
+        prob = rng.random((h, w)).astype(np.float32)
+        prob[rng.random((h, w)) < 0.2] = np.nan
+        left, top = 600000.0 + col, 4000000.0 - row
+        if as_uint8:
+            paths.append(write_uint8_prob(folder / f"t{i}.tif", prob, left=left, top=top))
+            prob = np.where(np.isnan(prob), np.nan, np.rint(np.nan_to_num(prob) * 254) / 254)
+        else:
+            paths.append(write_tif(folder / f"t{i}.tif", prob, left=left, top=top, nodata=np.nan))
+        placed.append((row, col, prob))
+    expected = mean_reference(placed)
+    result = stitch_paths(paths, folder / "m.tif", block=4)
+    vrt = stitch_paths(paths, folder / "m.vrt", vrt=True)
+    assert result.kind == vrt.kind == "probability"
+    for name in ("m.tif", "m.vrt"):
+        values = read(folder / name)[0]
+        np.testing.assert_array_equal(np.isnan(values), np.isnan(expected), err_msg=name)
+        np.testing.assert_allclose(values, expected, atol=1e-6, err_msg=name)
+
+
+def test_probability_tiles_are_averaged_before_thresholding(tmp_path):
+    a = write_tif(tmp_path / "a.tif", np.full((2, 4), 0.2, np.float32), nodata=np.nan)
+    b = write_tif(tmp_path / "b.tif", np.full((2, 4), 0.6, np.float32), left=600002.0, nodata=np.nan)
+    mosaic = mosaic_masks([a, b], threshold=0.5)
+    # columns 0-1: a alone (0.2), 2-3: mean 0.4, 4-5: b alone (0.6)
+    np.testing.assert_array_equal(mosaic.road[0], [False, False, False, False, True, True])
+    assert mosaic.valid.all()
+
+
+def test_uint8_probability_maps_are_not_read_as_masks(tmp_path):
+    a = write_uint8_prob(tmp_path / "a.tif", np.full((2, 4), 0.8, np.float32))
+    b = write_uint8_prob(tmp_path / "b.tif", np.full((2, 4), 0.2, np.float32), left=600002.0)
+    result = stitch_paths([a, b], tmp_path / "m.tif")
+    values = read(tmp_path / "m.tif")[0]
+    assert result.kind == "probability"
+    np.testing.assert_allclose(values[0], [0.8, 0.8, 0.5, 0.5, 0.2, 0.2], atol=1 / 254)
+    with pytest.raises(BadInputError, match="a.tif.*--threshold"):
+        mosaic_masks([a, b])
+
+
+@pytest.mark.parametrize("kind", ["mask", "probability"])
+def test_reprojected_vrt_matches_the_reprojected_geotiff(tmp_path, kind):
+    rng = np.random.default_rng(7)
+    if kind == "mask":
+        a = rng.choice(np.array([0, 1], np.uint8), size=(40, 40), p=[0.8, 0.2])
+        b = rng.choice(np.array([0, 1], np.uint8), size=(80, 80), p=[0.8, 0.2])
+        nodata = 255
+    else:
+        # smooth fields: bilinear resampling may weigh neighbours differently per warp chunk
+        a = np.add.outer(np.linspace(0, 0.5, 40), np.linspace(0, 0.4, 40)).astype(np.float32)
+        b = np.add.outer(np.linspace(0.2, 0.6, 80), np.linspace(0.3, 0.1, 80)).astype(np.float32)
+        nodata = np.nan
+    paths = [write_tif(tmp_path / "a.tif", a, nodata=nodata),
+             write_tif(tmp_path / "b.tif", b, left=600030.0, top=3999990.0, res=0.5, nodata=nodata)]
+    geotiff = stitch_paths(paths, tmp_path / "m.tif", crs="EPSG:4326", res=2e-5)
+    vrt = stitch_paths(paths, tmp_path / "m.vrt", crs="EPSG:4326", res=2e-5, vrt=True)
+    expected, transform, _ = read(tmp_path / "m.tif")
+    values, vrt_transform, _ = read(tmp_path / "m.vrt")
+    assert vrt.reprojected and transform == vrt_transform and values.shape == expected.shape
+    assert (geotiff.width, geotiff.height) == (vrt.width, vrt.height)
+    if kind == "mask":
+        assert np.mean(values == expected) > 0.995
+        assert set(np.unique(values)) <= {0, 1, 255} and (values == 1).any() and (values == 255).any()
+    else:
+        both = ~np.isnan(values) & ~np.isnan(expected)
+        assert np.mean(np.isnan(values) == np.isnan(expected)) > 0.99 and both.mean() > 0.5
+        assert np.abs(values[both] - expected[both]).max() < 0.01

@@ -152,6 +152,19 @@ class TestFiles:
             vectorize_path(path)
         assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
 
+    def test_uint8_probability_file_is_a_probability_map(self, tmp_path):
+        from roadseg.raster_write import OutputGrid, encode_prob, open_prob_writer
+
+        prob = horizontal_road().astype(np.float32) * 0.7
+        path = tmp_path / "p_prob.tif"
+        writer = open_prob_writer(path, OutputGrid(*prob.shape, UTM, utm_transform()), "uint8")
+        writer.write(0, encode_prob(prob, np.ones(prob.shape, bool), "uint8"))
+        writer.close()
+        with pytest.raises(BadInputError, match="p_prob.tif.*--threshold"):
+            vectorize_path(path)
+        assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
+        assert vectorize_path(path, threshold=0.8)["features"] == []
+
     def test_two_adjacent_tiles_give_one_line(self, tmp_path):
         road = horizontal_road(shape=(200, 200), cols=(0, 200))
         left = write_tif(tmp_path / "a.tif", road, transform=utm_transform())
