@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "eval": "roadseg.cli.eval:eval_command",
     "train": "roadseg.cli.train:train",
     "predict": "roadseg.cli.predict:predict",
+    "preview": "roadseg.cli.preview:preview",
 }
 
 

@@ -14,7 +14,7 @@ from roadseg.raster_read import SCALE_CHOICES
 from roadseg.raster_write import PROB_DTYPE_CHOICES
 from roadseg.tta import TTA_CHOICES
 
-OUTPUT_STEM_SUFFIXES = ("_mask", "_prob")
+OUTPUT_STEM_SUFFIXES = ("_mask", "_prob", "_preview")
 NETWORK_MULTIPLE = 32
 
 
@@ -51,6 +51,22 @@ class ShardType(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
+def image_scaling_options(func):
+    """--bands, --scale and --scale-range: how an image becomes 0-255 RGB (shared with ``preview``)."""
+    decorators = (
+        click.option("--bands", type=BandsType(), default=None,
+                     help="1-based bands in R,G,B order (e.g. 3,2,1), or one band to repeat. "
+                          "Default: red/green/blue by colour interpretation, else 1,2,3."),
+        click.option("--scale", type=click.Choice(SCALE_CHOICES), default=None,
+                     help="How values become 0-255. Default: none for uint8, percentile (2-98 %) otherwise."),
+        click.option("--scale-range", type=(float, float), default=None, metavar="LOW HIGH",
+                     help="Map LOW..HIGH to 0..255 in every band (overrides --scale)."),
+    )
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 def _window_multiple(ctx, param, value: int) -> int:
     if value % NETWORK_MULTIPLE:
         raise click.BadParameter(f"{value} is not a multiple of {NETWORK_MULTIPLE} (the network's stride); "
@@ -74,7 +90,7 @@ def _collect(inputs, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]
 
 
 def _named_outputs(paths: list[Path], named: set[Path]) -> tuple[list[Path], list[Path]]:
-    """Split found inputs into inputs and files that look like masks or probability maps.
+    """Split found inputs into inputs and files that look like masks, probability maps or previews.
 
     Masks found in a directory or by a pattern (``<id>_mask.png`` beside DeepGlobe's ``<id>_sat.jpg``,
     or earlier outputs) are not predicted; a file named explicitly always is.
@@ -115,13 +131,7 @@ class _Bars:
 @click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for <stem>_mask.tif / <id>_mask.png (and _prob.tif) outputs.")
 @click.option("--recursive", is_flag=True, help="Look into subdirectories (and ** in patterns).")
-@click.option("--bands", type=BandsType(), default=None,
-              help="1-based bands in R,G,B order (e.g. 3,2,1), or one band to repeat. "
-                   "Default: red/green/blue by colour interpretation, else 1,2,3.")
-@click.option("--scale", type=click.Choice(SCALE_CHOICES), default=None,
-              help="How values become 0-255. Default: none for uint8, percentile (2-98 %) otherwise.")
-@click.option("--scale-range", type=(float, float), default=None, metavar="LOW HIGH",
-              help="Map LOW..HIGH to 0..255 in every band (overrides --scale).")
+@image_scaling_options
 @click.option("--window", type=click.IntRange(min=NETWORK_MULTIPLE), default=1024, show_default=True,
               callback=_window_multiple, help="Window size in pixels (a multiple of 32).")
 @click.option("--overlap", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.25, show_default=True,
@@ -138,6 +148,8 @@ class _Bars:
 @click.option("--prob-dtype", type=click.Choice(PROB_DTYPE_CHOICES), default="float32", show_default=True,
               help="float32 (0-1, NaN nodata) or uint8 (0-254 for 0-1, 255 nodata).")
 @click.option("--cog", is_flag=True, help="Write GeoTIFF outputs as Cloud Optimized GeoTIFFs with overviews.")
+@click.option("--preview", is_flag=True,
+              help="Also write <stem>_preview.png: the image with its mask, at most 2048 px (see `roadseg preview`).")
 @click.option("--shard", type=ShardType(), default=None,
               help="Process only the K-th of N shares of the sorted inputs (for array jobs).")
 @overwrite_opt
@@ -145,13 +157,14 @@ class _Bars:
 @quiet_opt
 @model_options
 def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, overlap, blend, tta, batch_size,
-            threshold, save_prob, prob_dtype, cog, shard, overwrite, as_json, quiet, weights, arch, device,
-            device_id, pynative):
+            threshold, save_prob, prob_dtype, cog, preview, shard, overwrite, as_json, quiet, weights, arch,
+            device, device_id, pynative):
     """Predict road masks for INPUTS (files, directories, glob patterns) into -o OUTPUT_DIR.
 
     GeoTIFFs give <stem>_mask.tif (1 road, 0 background, 255 nodata) with the input's CRS, transform
-    and size; JPG/PNG give <id>_mask.png with 0/255 (104_sat.jpg -> 104_mask.png). Existing outputs
-    are skipped unless --overwrite. Exit code 1 if any input failed.
+    and size; JPG/PNG give <id>_mask.png with 0/255 (104_sat.jpg -> 104_mask.png); --preview adds a
+    quick-look <stem>_preview.png. Existing outputs are skipped unless --overwrite. Exit code 1 if any
+    input failed.
     """
     from roadseg.atomic import check_writable
     from roadseg.inputs import select_shard
@@ -167,9 +180,9 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
     check_writable(output_dir / "probe", overwrite=True)
     options = dict(window=window, overlap=overlap, blend=blend, tta=tta, threshold=threshold, bands=bands,
                    scale=scale, scale_range=scale_range, save_prob=save_prob, prob_dtype=prob_dtype,
-                   cog=cog, overwrite=overwrite)
+                   cog=cog, overwrite=overwrite, preview=preview)
 
-    model = None
+    model = None  # a missing preview alone needs no model: it is drawn from the image and the mask
     if any(pending_outputs(path, output_dir, save_prob=save_prob, overwrite=overwrite) for path in paths):
         from roadseg.model import load_model
 
@@ -208,7 +221,7 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
                    f"{len(batch.skipped)} skipped (already there; --overwrite replaces them), "
                    f"{len(batch.failed)} failed; {batch.windows_run} window(s) in {batch.seconds:.1f} s")
         if ignored:
-            click.echo(f"{len(ignored)} file(s) named like masks or probability maps were not predicted "
+            click.echo(f"{len(ignored)} file(s) named like masks, probability maps or previews were not predicted "
                        f"(name them explicitly to include them)", err=True)
     if batch.failed:
         if not as_json:

@@ -24,6 +24,12 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise BadInputError(f"output directory {path.parent} is not writable; choose another with -o")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path | str, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on error delete it.
@@ -41,6 +47,7 @@ def atomic_output(path: Path | str, overwrite: bool = False) -> Iterator[Path]:
         yield temp_path
         if path.exists() and not overwrite:  # appeared while we worked: never clobber it
             raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+        os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual mode
         os.replace(temp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -18,6 +18,7 @@ from roadseg.atomic import atomic_output
 from roadseg.blending import Blend
 from roadseg.convention import ZOO_CONVENTION, InputConvention
 from roadseg.errors import RoadsegError
+from roadseg.preview import render_preview
 from roadseg.raster_read import RasterSource, Scale, io_env
 from roadseg.raster_write import (
     OutputGrid,
@@ -99,36 +100,40 @@ def predict_array(model, image: np.ndarray, *, valid: np.ndarray | None = None, 
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where one input's outputs go; ``prob`` is None without ``save_prob``; ``png`` for plain images."""
+    """Where one input's outputs go; ``prob`` is None without ``save_prob``, ``preview`` without
+    ``preview``; ``png`` for plain images."""
 
     mask: Path
     prob: Path | None
     png: bool
+    preview: Path | None = None
 
     def wanted(self) -> list[Path]:
-        return [self.mask] + ([self.prob] if self.prob is not None else [])
+        return [path for path in (self.mask, self.prob, self.preview) if path is not None]
 
 
-def output_paths(path: Path | str, out_dir: Path | str, *, save_prob: bool = False) -> OutputPaths:
-    """``<stem>_mask.tif``/``<stem>_prob.tif``; for JPG/PNG ``<id>_mask.png`` (``104_sat.jpg`` -> ``104``).
+def output_paths(path: Path | str, out_dir: Path | str, *, save_prob: bool = False,
+                 preview: bool = False) -> OutputPaths:
+    """``<stem>_mask.tif``/``<stem>_prob.tif``; for JPG/PNG ``<id>_mask.png`` (``104_sat.jpg`` -> ``104``);
+    with ``preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
 
     >>> output_paths("scenes/104_sat.jpg", "out", save_prob=True).mask.name
     '104_mask.png'
     """
     path, out_dir = Path(path), Path(out_dir)
     stem = path.stem
-    if path.suffix.lower() in PLAIN_SUFFIXES:
-        ident = stem[:-len("_sat")] if stem.endswith("_sat") and len(stem) > len("_sat") else stem
-        return OutputPaths(out_dir / f"{ident}_mask.png",
-                           out_dir / f"{ident}_prob.tif" if save_prob else None, png=True)
-    return OutputPaths(out_dir / f"{stem}_mask.tif", out_dir / f"{stem}_prob.tif" if save_prob else None,
-                       png=False)
+    png = path.suffix.lower() in PLAIN_SUFFIXES
+    if png:
+        stem = stem[:-len("_sat")] if stem.endswith("_sat") and len(stem) > len("_sat") else stem
+    return OutputPaths(out_dir / f"{stem}_mask.{'png' if png else 'tif'}",
+                       out_dir / f"{stem}_prob.tif" if save_prob else None, png=png,
+                       preview=out_dir / f"{stem}_preview.png" if preview else None)
 
 
-def pending_outputs(path: Path | str, out_dir: Path | str, *, save_prob: bool = False,
+def pending_outputs(path: Path | str, out_dir: Path | str, *, save_prob: bool = False, preview: bool = False,
                     overwrite: bool = False) -> list[Path]:
     """The outputs of ``path`` that a run would write (all with ``overwrite``, else the missing ones)."""
-    wanted = output_paths(path, out_dir, save_prob=save_prob).wanted()
+    wanted = output_paths(path, out_dir, save_prob=save_prob, preview=preview).wanted()
     return wanted if overwrite else [output for output in wanted if not output.exists()]
 
 
@@ -144,6 +149,7 @@ class FileResult:
     windows_run: int = 0
     windows_skipped: int = 0
     seconds: float = 0.0
+    preview: Path | None = None  # the quick-look PNG, with ``preview``
 
 
 def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 1024, overlap: float = 0.25,
@@ -151,41 +157,46 @@ def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 
                  bands: Sequence[int] | None = None, scale: Scale | str | None = None,
                  scale_range: tuple[float, float] | None = None, save_prob: bool = False,
                  prob_dtype: ProbDtype | str = ProbDtype.FLOAT32, cog: bool = False,
-                 overwrite: bool = False, convention: InputConvention | None = None,
+                 overwrite: bool = False, preview: bool = False, convention: InputConvention | None = None,
                  batch_size: int | None = None, progress: Progress | None = None) -> FileResult:
     """Predict one raster window by window and write its mask (and probability map) beside each other.
 
     Outputs that already exist are left alone and listed in ``skipped`` unless ``overwrite``; if all
     exist, the input is not even opened. Outputs are written under temporary names and renamed, so a
     failure leaves nothing behind. Raises :class:`~roadseg.errors.BadInputError` for unreadable input.
+    With ``preview``, a quick-look PNG of the image and its mask (:func:`roadseg.preview.render_preview`)
+    follows the mask; it needs no model when only the preview is missing.
     """
     started = time.perf_counter()
     path = Path(path)
-    targets = output_paths(path, out_dir, save_prob=save_prob)
-    todo = pending_outputs(path, out_dir, save_prob=save_prob, overwrite=overwrite)
-    result = FileResult(path, skipped=[p for p in targets.wanted() if p not in todo])
-    if not todo:
-        result.seconds = time.perf_counter() - started
-        return result
-    predictor, convention, per_call = _resolve(model, convention, batch_size)
-    with io_env(), RasterSource(path, bands=None if bands is None else tuple(bands), scale=scale,
-                                scale_range=scale_range) as raster:
-        result.height, result.width = raster.height, raster.width
-        source: WindowSource = raster
-        grid = OutputGrid(raster.height, raster.width)
-        if raster.is_plain_image:  # small and slow to seek in: decode once
-            source = ArraySource(*raster.read_all())
-        elif raster.crs is not None or not raster.transform.is_identity:
-            grid = OutputGrid(raster.height, raster.width, raster.crs, raster.transform)
-        total = window_grid(raster.height, raster.width, window, overlap).count
-        step = None if progress is None else (lambda count: progress(count, total))
-        stats = SlidingStats()
-        rows = predict_rows(source, predictor, convention.to_network, window=window, overlap=overlap,
-                            blend=blend, tta=tta, batch_size=per_call, stats=stats, progress=step)
-        _write_outputs(rows, targets, todo, grid, threshold=threshold, prob_dtype=prob_dtype, cog=cog,
-                       overwrite=overwrite)
+    targets = output_paths(path, out_dir, save_prob=save_prob, preview=preview)
+    todo = pending_outputs(path, out_dir, save_prob=save_prob, preview=preview, overwrite=overwrite)
+    result = FileResult(path, skipped=[p for p in targets.wanted() if p not in todo], preview=targets.preview)
+    predicted = [output for output in todo if output != targets.preview]  # what needs the model
+    if predicted:
+        predictor, convention, per_call = _resolve(model, convention, batch_size)
+        with io_env(), RasterSource(path, bands=None if bands is None else tuple(bands), scale=scale,
+                                    scale_range=scale_range) as raster:
+            result.height, result.width = raster.height, raster.width
+            source: WindowSource = raster
+            grid = OutputGrid(raster.height, raster.width)
+            if raster.is_plain_image:  # small and slow to seek in: decode once
+                source = ArraySource(*raster.read_all())
+            elif raster.crs is not None or not raster.transform.is_identity:
+                grid = OutputGrid(raster.height, raster.width, raster.crs, raster.transform)
+            total = window_grid(raster.height, raster.width, window, overlap).count
+            step = None if progress is None else (lambda count: progress(count, total))
+            stats = SlidingStats()
+            rows = predict_rows(source, predictor, convention.to_network, window=window, overlap=overlap,
+                                blend=blend, tta=tta, batch_size=per_call, stats=stats, progress=step)
+            _write_outputs(rows, targets, predicted, grid, threshold=threshold, prob_dtype=prob_dtype, cog=cog,
+                           overwrite=overwrite)
+        result.windows_run, result.windows_skipped = stats.windows_run, stats.windows_skipped
+    if targets.preview in todo:  # from the image and the mask just written (or already there)
+        preview_result = render_preview(path, targets.preview, mask=targets.mask, bands=bands, scale=scale,
+                                        scale_range=scale_range, overwrite=overwrite)
+        result.height, result.width = preview_result.source_height, preview_result.source_width
     result.outputs = todo
-    result.windows_run, result.windows_skipped = stats.windows_run, stats.windows_skipped
     result.seconds = time.perf_counter() - started
     return result
 
@@ -262,6 +273,7 @@ class BatchResult:
             "files": [{**asdict(result), "input": str(result.input),
                        "outputs": [str(p) for p in result.outputs],
                        "skipped": [str(p) for p in result.skipped],
+                       "preview": None if result.preview is None else str(result.preview),
                        "seconds": round(result.seconds, 3)} for result in self.results],
         }
 

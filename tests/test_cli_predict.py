@@ -159,6 +159,45 @@ class TestRuns:
                                                                   str(tmp_path / "*.jp2")]
 
 
+class TestPreview:
+    def test_preview_beside_each_mask(self, tmp_path, stand_in):
+        (tmp_path / "in").mkdir()
+        write_raster(tmp_path / "in" / "a.tif", random_rgb(70, 90))
+        write_raster(tmp_path / "in" / "5_sat.png", random_rgb(40, 50, seed=1), crs=None, driver="PNG")
+        out = tmp_path / "out"
+        result = run(tmp_path / "in", "-o", out, "--window", "64", "--tta", "none", "--preview", "--json")
+        assert result.exception is None, result.output
+        summary = json.loads(result.stdout)
+        assert sorted(summary["outputs"]) == sorted(str(out / n) for n in
+                                                    ("5_mask.png", "5_preview.png", "a_mask.tif", "a_preview.png"))
+        assert {entry["preview"] for entry in summary["files"]} == {str(out / "5_preview.png"),
+                                                                   str(out / "a_preview.png")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(out / "a_preview.png") as dataset:
+                assert (dataset.driver, dataset.count, dataset.shape) == ("PNG", 3, (70, 90))
+        assert sorted(p.name for p in out.iterdir()) == ["5_mask.png", "5_preview.png", "a_mask.tif",
+                                                         "a_preview.png"]
+
+    def test_missing_preview_needs_no_model_and_previews_are_not_inputs(self, tmp_path, stand_in):
+        write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+        result = run(tmp_path / "a.tif", "-o", tmp_path, "--window", "64", "--quiet")
+        assert result.exception is None, result.output
+        assert len(stand_in) == 1 and not (tmp_path / "a_preview.png").exists()
+        result = run(tmp_path, "-o", tmp_path, "--window", "64", "--preview", "--json")
+        assert result.exception is None, result.output
+        summary = json.loads(result.stdout)
+        assert summary["outputs"] == [str(tmp_path / "a_preview.png")] and "model" not in summary
+        assert summary["skipped"] == [str(tmp_path / "a_mask.tif")] and len(stand_in) == 1
+        result = run(tmp_path, "-o", tmp_path, "--window", "64", "--preview", "--json")
+        summary = json.loads(result.stdout)
+        assert summary["outputs"] == [] and len(summary["skipped"]) == 2
+        assert sorted(summary["ignored"]) == [str(tmp_path / "a_mask.tif"), str(tmp_path / "a_preview.png")]
+        result = run(tmp_path / "a.tif", "-o", tmp_path, "--window", "64", "--preview", "--overwrite", "--json")
+        assert json.loads(result.stdout)["outputs"] == [str(tmp_path / "a_mask.tif"),
+                                                        str(tmp_path / "a_preview.png")]
+
+
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
     """A roadseg checkpoint of DLinkNet34 with random weights (the lead's save_checkpoint)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,14 @@ def test_atomic_output_renames_on_success_and_cleans_up_on_error(tmp_path):
         raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert [p.name for p in target.parent.iterdir()] == ["mask.tif"]
+
+
+def test_atomic_output_has_the_usual_file_mode(tmp_path):
+    """mkstemp's private 0600 must not leak into outputs other users of a shared disk need to read."""
+    previous = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "out.txt") as temp:
+            temp.write_text("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644

@@ -93,6 +93,12 @@ class TestOutputPaths:
         assert (paths.mask, paths.prob) == (tmp_path / "out" / mask, tmp_path / "out" / prob)
         assert output_paths(name, tmp_path, save_prob=False).prob is None
 
+    def test_preview_names(self, tmp_path):
+        assert output_paths("in/104_sat.jpg", tmp_path, preview=True).preview == tmp_path / "104_preview.png"
+        assert output_paths("in/scene.tif", tmp_path, preview=True).wanted() == [
+            tmp_path / "scene_mask.tif", tmp_path / "scene_preview.png"]
+        assert output_paths("in/scene.tif", tmp_path).preview is None
+
     def test_pending(self, tmp_path):
         (tmp_path / "a_mask.tif").touch()
         assert pending_outputs("a.tif", tmp_path, save_prob=True) == [tmp_path / "a_prob.tif"]
@@ -232,6 +238,28 @@ class TestPredictFile:
                      progress=lambda done, total: reports.append((done, total)))
         total = len(window_slices((300, 260), 64, 0.5))
         assert {t for _, t in reports} == {total} and sum(d for d, _ in reports) == total
+
+    def test_preview_follows_the_mask(self, tmp_path, scene):
+        from roadseg.preview import MASK_ALPHA, MASK_COLOUR, NODATA_COLOUR
+
+        path, data = scene
+        out = tmp_path / "out"
+        result = predict_file(pointwise, path, out, window=64, tta="none", preview=True)
+        assert result.outputs == [out / "scene_mask.tif", out / "scene_preview.png"]
+        assert result.preview == out / "scene_preview.png"
+        mask, _ = read_band(out / "scene_mask.tif")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(out / "scene_preview.png") as dataset:
+                preview = np.transpose(dataset.read(), (1, 2, 0))
+        assert preview.shape == (300, 260, 3)
+        rgb = np.transpose(data, (1, 2, 0)).astype(float)
+        road = mask == 1
+        blended = np.rint((1 - MASK_ALPHA) * rgb + MASK_ALPHA * np.asarray(MASK_COLOUR, float))
+        np.testing.assert_array_equal(preview[road], blended[road])
+        np.testing.assert_array_equal(preview[mask == 0], data.transpose(1, 2, 0)[mask == 0])
+        assert (preview[mask == MASK_NODATA] == NODATA_COLOUR).all()
+        assert sorted(p.name for p in out.iterdir()) == ["scene_mask.tif", "scene_preview.png"]
 
     def test_bands_option_reaches_the_reader(self, tmp_path):
         data = random_rgb(40, 40)

@@ -1,0 +1,479 @@
+"""Quick-look PNGs: the image as predict sees it, the mask in a translucent colour, road lines on top.
+
+Two halves kept apart:
+
+* compositing on numpy arrays (:func:`preview_shape`, :func:`shade_nodata`, :func:`overlay_mask`,
+  :func:`polyline_pixels`, :func:`draw_polylines`, :func:`compose_preview`): pure functions that never
+  modify their input;
+* file I/O (:func:`render_preview`): the image is read decimated to the preview size (a
+  nearest-neighbour read of ``out_shape``, never the full-resolution array) and scaled to 0-255 exactly
+  as ``predict`` scales it (:class:`~roadseg.raster_read.RasterSource`'s bands and scaling); the mask
+  is read onto the same preview grid; road lines from a GeoJSON file are reprojected to the image's
+  CRS and drawn in preview pixels.
+
+Coordinates of polylines are continuous pixel coordinates ``(x, y)``: pixel ``(row r, col c)`` covers
+``[c, c + 1) x [r, r + 1)``, as in a raster's affine transform and in the pixel-coordinate GeoJSON
+``roadseg vectorize`` writes for rasters without georeferencing (pixel centres at ``+0.5``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
+from skimage.draw import line as draw_line
+
+from roadseg.atomic import atomic_output
+from roadseg.errors import BadInputError
+from roadseg.geo import is_georeferenced, reproject_xy
+from roadseg.mask_io import MaskFormat, decode_mask
+from roadseg.raster_open import open_raster, probability_scale
+from roadseg.raster_read import RasterSource, Scale, io_env
+
+DEFAULT_MAX_SIZE = 2048
+"""Longest side of a preview in pixels (images already smaller keep their size)."""
+
+MASK_COLOUR = (255, 0, 255)  # magenta
+MASK_ALPHA = 0.45
+ROAD_COLOUR = (255, 255, 0)  # yellow: stands out on magenta and on grey imagery
+ROAD_WIDTH = 2
+NODATA_COLOUR = (40, 40, 40)  # dark grey
+PROBABILITY_THRESHOLD = 0.5
+LONLAT_RFC7946 = "OGC:CRS84"
+
+
+# -- compositing (pure numpy) -------------------------------------------------------------------------
+
+def preview_shape(height: int, width: int, max_size: int = DEFAULT_MAX_SIZE) -> tuple[int, int]:
+    """``(h, w)`` of a preview: the same aspect, the longest side at most ``max_size``, never enlarged.
+
+    >>> preview_shape(1300, 650, 100)
+    (100, 50)
+    >>> preview_shape(30, 40, 2048)
+    (30, 40)
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    factor = min(1.0, max_size / max(height, width))
+    return (min(height, max(1, round(height * factor))), min(width, max(1, round(width * factor))))
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got shape {rgb.shape} dtype {rgb.dtype}")
+    return rgb
+
+
+def _check_plane(plane: np.ndarray, rgb: np.ndarray, name: str) -> np.ndarray:
+    plane = np.asarray(plane, dtype=bool)
+    if plane.shape != rgb.shape[:2]:
+        raise ValueError(f"{name} has shape {plane.shape}, the image {rgb.shape[:2]}")
+    return plane
+
+
+def shade_nodata(rgb: np.ndarray, valid: np.ndarray, colour: Sequence[int] = NODATA_COLOUR) -> np.ndarray:
+    """A copy of ``(H, W, 3)`` uint8 ``rgb`` with the pixels where ``valid`` is False set to ``colour``."""
+    rgb = _check_rgb(rgb)
+    valid = _check_plane(valid, rgb, "valid")
+    out = rgb.copy()
+    out[~valid] = np.asarray(colour, np.uint8)
+    return out
+
+
+def overlay_mask(rgb: np.ndarray, mask: np.ndarray, colour: Sequence[int] = MASK_COLOUR,
+                 alpha: float = MASK_ALPHA) -> np.ndarray:
+    """Blend ``colour`` over the pixels of ``mask``: ``round((1 - alpha) * rgb + alpha * colour)``.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 array
+    mask : (H, W) bool array
+    colour : three ints in 0-255
+    alpha : float in [0, 1]; 0 leaves the image, 1 paints the colour.
+
+    Returns
+    -------
+    (H, W, 3) uint8 array, a new array (``rgb`` is not modified).
+
+    >>> import numpy as np
+    >>> overlay_mask(np.zeros((1, 2, 3), np.uint8), np.array([[True, False]]), (200, 0, 100), 0.5)[0]
+    array([[100,   0,  50],
+           [  0,   0,   0]], dtype=uint8)
+    """
+    rgb = _check_rgb(rgb)
+    mask = _check_plane(mask, rgb, "mask")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    out = rgb.copy()
+    blended = (1.0 - alpha) * rgb[mask].astype(np.float64) + alpha * np.asarray(colour, np.float64)
+    out[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def _clip_segment(x0: float, y0: float, x1: float, y1: float, width: int, height: int
+                  ) -> tuple[float, float, float, float] | None:
+    """Liang-Barsky: the part of a segment inside ``[0, width] x [0, height]``, or None."""
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0), (dx, width - x0), (-dy, y0), (dy, height - y0)):
+        if p == 0:
+            if q < 0:
+                return None
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return None
+    return x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy
+
+
+def _segments(polyline: np.ndarray) -> Iterable[tuple[float, float, float, float]]:
+    """Consecutive point pairs with finite coordinates (a single point is a segment of length 0)."""
+    points = np.asarray(polyline, dtype=np.float64).reshape(-1, 2)
+    if len(points) == 1:
+        points = np.vstack([points, points])
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
+        if np.isfinite((x0, y0, x1, y1)).all():
+            yield float(x0), float(y0), float(x1), float(y1)
+
+
+def polyline_inside(polyline: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether any part of a polyline (``(N, 2)`` x, y) lies on an image of ``shape`` ``(H, W)``."""
+    height, width = shape
+    return any(_clip_segment(*segment, width, height) is not None for segment in _segments(polyline))
+
+
+def polyline_pixels(shape: tuple[int, int], polylines: Iterable[np.ndarray], *, width: int = ROAD_WIDTH
+                    ) -> np.ndarray:
+    """``(H, W)`` bool: the pixels that polylines of ``(N, 2)`` ``(x, y)`` pixel coordinates cross.
+
+    Each segment is clipped to the image and rasterised (Bresenham) through the pixels holding its
+    ends, then thickened to ``width`` pixels (a ``width`` x ``width`` square around each pixel).
+    Non-finite points break a line.
+
+    >>> polyline_pixels((3, 4), [np.array([[0.5, 1.5], [3.5, 1.5]])], width=1).astype(int)
+    array([[0, 0, 0, 0],
+           [1, 1, 1, 1],
+           [0, 0, 0, 0]])
+    """
+    height, width_px = shape
+    if width < 1:
+        raise ValueError(f"width must be >= 1 pixel, got {width}")
+    rows_list, cols_list = [], []
+    for polyline in polylines:
+        for segment in _segments(polyline):
+            clipped = _clip_segment(*segment, width_px, height)
+            if clipped is None:
+                continue
+            x0, y0, x1, y1 = clipped
+            c0, c1 = (min(int(math.floor(x)), width_px - 1) for x in (x0, x1))
+            r0, r1 = (min(int(math.floor(y)), height - 1) for y in (y0, y1))
+            rr, cc = draw_line(r0, c0, r1, c1)
+            rows_list.append(rr)
+            cols_list.append(cc)
+    out = np.zeros(shape, dtype=bool)
+    if not rows_list:
+        return out
+    rows, cols = np.concatenate(rows_list), np.concatenate(cols_list)
+    offsets = range(-((width - 1) // 2), width // 2 + 1)
+    for dr in offsets:
+        for dc in offsets:
+            r, c = rows + dr, cols + dc
+            keep = (r >= 0) & (r < height) & (c >= 0) & (c < width_px)
+            out[r[keep], c[keep]] = True
+    return out
+
+
+def draw_polylines(rgb: np.ndarray, polylines: Iterable[np.ndarray], *, colour: Sequence[int] = ROAD_COLOUR,
+                   width: int = ROAD_WIDTH) -> np.ndarray:
+    """A copy of ``(H, W, 3)`` uint8 ``rgb`` with the polylines (see :func:`polyline_pixels`) in ``colour``."""
+    rgb = _check_rgb(rgb)
+    out = rgb.copy()
+    out[polyline_pixels(rgb.shape[:2], polylines, width=width)] = np.asarray(colour, np.uint8)
+    return out
+
+
+def compose_preview(rgb: np.ndarray, *, valid: np.ndarray | None = None, mask: np.ndarray | None = None,
+                    polylines: Iterable[np.ndarray] = (), mask_colour: Sequence[int] = MASK_COLOUR,
+                    alpha: float = MASK_ALPHA, road_colour: Sequence[int] = ROAD_COLOUR,
+                    road_width: int = ROAD_WIDTH, nodata_colour: Sequence[int] = NODATA_COLOUR) -> np.ndarray:
+    """Nodata shaded, then the mask blended in, then the road lines on top; a new ``(H, W, 3)`` uint8."""
+    out = _check_rgb(rgb)
+    if valid is not None:
+        out = shade_nodata(out, valid, nodata_colour)
+    if mask is not None:
+        out = overlay_mask(out, mask, mask_colour, alpha)
+    return draw_polylines(out, polylines, colour=road_colour, width=road_width)
+
+
+# -- GeoJSON lines --------------------------------------------------------------------------------------
+
+def _geometry_lines(geometry: Mapping[str, Any] | None) -> list[np.ndarray]:
+    if not isinstance(geometry, Mapping):
+        return []
+    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    if kind == "GeometryCollection":
+        return [line for part in geometry.get("geometries") or [] for line in _geometry_lines(part)]
+    parts = {"LineString": lambda: [coords], "MultiLineString": lambda: coords,
+             "Polygon": lambda: coords, "MultiPolygon": lambda: [ring for poly in coords for ring in poly]}
+    if kind not in parts or coords is None:
+        return []  # points and unknown types are not drawn
+    try:  # positions may carry a third (height) value, not always on every position
+        lines = [np.array([position[:2] for position in part], dtype=np.float64).reshape(-1, 2)
+                 for part in parts[kind]()]
+    except (TypeError, ValueError, IndexError) as error:
+        raise ValueError(f"a {kind} has malformed coordinates") from error
+    return lines
+
+
+def geojson_polylines(data: Mapping[str, Any]) -> list[np.ndarray]:
+    """The ``(N, 2)`` coordinate arrays of every line and polygon ring of a GeoJSON object.
+
+    Accepts a FeatureCollection, a Feature or a bare geometry; points are skipped. Raises ValueError
+    for malformed coordinates.
+    """
+    if data.get("type") == "FeatureCollection":
+        geometries = [feature.get("geometry") for feature in data.get("features") or []
+                      if isinstance(feature, Mapping)]
+    elif data.get("type") == "Feature":
+        geometries = [data.get("geometry")]
+    else:
+        geometries = [data]
+    return [line for geometry in geometries for line in _geometry_lines(geometry)]
+
+
+def geojson_crs(data: Mapping[str, Any]) -> CRS | None:
+    """The CRS of a GeoJSON's coordinates: None when vectorize marked them as pixels, else its (pre-RFC
+    7946) ``crs`` member, else longitude/latitude WGS 84. Raises ValueError for an unknown CRS name."""
+    if data.get("coordinates") == "pixel":
+        return None
+    member = data.get("crs")
+    name = member.get("properties", {}).get("name") if isinstance(member, Mapping) else None
+    try:
+        return CRS.from_user_input(str(name) if name else LONLAT_RFC7946)
+    except CRSError as error:
+        raise ValueError(f"unknown CRS {name!r} in its 'crs' member") from error
+
+
+# -- file I/O -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Grid:
+    """Where the source image lies: its size and, when georeferenced, CRS and transform."""
+
+    path: Path
+    height: int
+    width: int
+    crs: CRS | None
+    transform: Affine
+
+    @property
+    def georeferenced(self) -> bool:
+        return is_georeferenced(self.transform, self.crs)
+
+
+@dataclass
+class PreviewResult:
+    """What :func:`render_preview` wrote."""
+
+    output: Path
+    image: Path
+    mask: Path | None
+    roads: Path | None
+    height: int  # of the preview
+    width: int
+    source_height: int
+    source_width: int
+    mask_pixels: int = 0  # road pixels of the mask on the preview
+    lines: int = 0  # lines and rings in the GeoJSON
+    lines_drawn: int = 0  # of those, the ones that cross the image
+
+    def summary(self) -> dict:
+        """A JSON-ready dict (paths as strings)."""
+        return {"output": str(self.output), "image": str(self.image),
+                "mask": None if self.mask is None else str(self.mask),
+                "roads": None if self.roads is None else str(self.roads),
+                "height": self.height, "width": self.width, "source_height": self.source_height,
+                "source_width": self.source_width, "mask_pixels": self.mask_pixels, "lines": self.lines,
+                "lines_drawn": self.lines_drawn}
+
+
+def _read_failed(path: Path, error: Exception) -> BadInputError:
+    detail = error.__cause__ or error
+    return BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({detail})")
+
+
+def _read_image(path: Path, max_size: int, bands, scale, scale_range
+                ) -> tuple[np.ndarray, np.ndarray, _Grid]:
+    """The image decimated to the preview size, scaled to 0-255 as predict scales it, and its validity."""
+    with RasterSource(path, bands=bands, scale=scale, scale_range=scale_range) as source:
+        plain = source.is_plain_image
+        grid = _Grid(path, source.height, source.width, None if plain else source.crs,
+                     Affine.identity() if plain else source.transform)
+        chosen, scaling, has_mask = source.bands, source.scaling, source.has_mask
+    shape = preview_shape(grid.height, grid.width, max_size)
+    unique = sorted(set(chosen))
+    order = [unique.index(band) for band in chosen]
+    with open_raster(path, "give a GeoTIFF, JPEG or PNG image") as dataset:
+        try:
+            values = dataset.read(unique, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
+            masks = (dataset.read_masks(unique, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
+                     if has_mask else None)
+        except RasterioError as error:
+            raise _read_failed(path, error) from error
+    values = values[order]
+    valid = np.ones(shape, bool) if masks is None else (masks > 0).any(axis=0)
+    if np.issubdtype(values.dtype, np.floating):
+        valid &= np.isfinite(values).all(axis=0)
+    rgb = np.rint(scaling.apply(values)).astype(np.uint8)
+    return np.ascontiguousarray(np.transpose(rgb, (1, 2, 0))), valid, grid
+
+
+def _corners(transform: Affine, height: int, width: int) -> np.ndarray:
+    cols, rows = np.array([0, width, 0, width], float), np.array([0, 0, height, height], float)
+    t = transform
+    return np.column_stack([t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f])
+
+
+def _grid_mismatch(grid: _Grid, dataset) -> str | None:
+    """Why a mask raster is not on the image's grid, or None when it is."""
+    if grid.georeferenced and is_georeferenced(dataset.transform, dataset.crs):
+        if dataset.crs != grid.crs:
+            return f"its CRS {dataset.crs} is not the image's {grid.crs}"
+        t = grid.transform
+        tolerance = 0.5 * max(math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+        offset = np.abs(_corners(dataset.transform, dataset.height, dataset.width)
+                        - _corners(t, grid.height, grid.width)).max()
+        if offset > tolerance:
+            return f"it covers other ground (corners up to {offset:.6g} CRS units from the image's)"
+        return None
+    if (dataset.height, dataset.width) != (grid.height, grid.width):
+        return f"it is {dataset.width}x{dataset.height}, the image {grid.width}x{grid.height}"
+    return None
+
+
+def _read_mask(path: Path, grid: _Grid, shape: tuple[int, int], mask_format: MaskFormat) -> np.ndarray:
+    """Road pixels of a mask (or probability raster at 0.5) on the preview grid (nearest)."""
+    with open_raster(path, "give a mask or probability map on the image's grid") as dataset:
+        why = _grid_mismatch(grid, dataset)
+        if why is not None:
+            raise BadInputError(f"{path}: not on the grid of {grid.path} ({why}); give the mask predicted "
+                                "from this image")
+        try:
+            values = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
+        except RasterioError as error:
+            raise _read_failed(path, error) from error
+        nodata, scale = dataset.nodata, probability_scale(dataset)
+    # probabilities (floats, predict's tagged uint8 maps): road where value * scale >= 0.5
+    threshold = None if scale is None else PROBABILITY_THRESHOLD / scale
+    try:
+        road, _valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
+    except ValueError as error:
+        raise BadInputError(f"{path}: {error}") from error
+    return road
+
+
+def _read_roads(path: Path, grid: _Grid, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Lines of a GeoJSON file in preview pixel coordinates."""
+    from roadseg.apls import load_geojson
+
+    data = load_geojson(path)
+    try:
+        polylines = geojson_polylines(data)
+        crs = geojson_crs(data)
+    except ValueError as error:
+        raise BadInputError(f"{path}: {error}; give LineString features (RFC 7946 GeoJSON)") from error
+    if not polylines:
+        return []
+    sizes = [len(line) for line in polylines]
+    points = np.concatenate(polylines)
+    xs, ys = points[:, 0], points[:, 1]
+    if crs is not None and grid.georeferenced:
+        xs, ys = reproject_xy(xs, ys, crs, grid.crs)
+        inverse = ~grid.transform
+        xs, ys = (inverse.a * xs + inverse.b * ys + inverse.c, inverse.d * xs + inverse.e * ys + inverse.f)
+    # else: pixel coordinates of the image (vectorize's output for rasters without georeferencing)
+    height, width = shape
+    pixels = np.column_stack([xs * (width / grid.width), ys * (height / grid.height)])
+    return np.split(pixels, np.cumsum(sizes)[:-1])
+
+
+def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str | None = None,
+                   roads: Path | str | None = None, max_size: int = DEFAULT_MAX_SIZE,
+                   bands: Sequence[int] | None = None, scale: Scale | str | None = None,
+                   scale_range: tuple[float, float] | None = None, mask_format: MaskFormat = "auto",
+                   overwrite: bool = False) -> PreviewResult:
+    """Write a quick-look PNG of ``image`` with ``mask`` blended in and the lines of ``roads`` on top.
+
+    Parameters
+    ----------
+    image : path
+        Any raster predict reads; scaled to 0-255 the way predict scales it (``bands``, ``scale``,
+        ``scale_range`` as in :func:`roadseg.predict.predict_file`) and decimated so that its longest
+        side is at most ``max_size`` pixels. Nodata pixels are dark grey.
+    mask : path, optional
+        A road mask on the image's grid (same size, or same ground if both are georeferenced): predict's
+        1/0/255 GeoTIFFs, 0/255 PNGs (see :mod:`roadseg.mask_io`), or a probability raster (road at
+        >= 0.5). Shown in translucent magenta.
+    roads : path, optional
+        GeoJSON lines (``roadseg vectorize`` output), in longitude/latitude or the CRS its ``crs`` member
+        names, or in pixels for images without georeferencing. Drawn in yellow.
+    out_path : path
+        A ``.png`` file, written under a temporary name and renamed; an existing file raises
+        :class:`~roadseg.errors.OutputExistsError` unless ``overwrite``.
+
+    Raises :class:`~roadseg.errors.BadInputError` naming the file for unreadable inputs or a mask on
+    another grid; warns when no line of ``roads`` crosses the image (a wrong CRS?).
+    """
+    image, out_path = Path(image), Path(out_path)
+    if out_path.suffix.lower() != ".png":
+        raise ValueError(f"the preview is a PNG: name it *.png, got {out_path.name}")
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    with atomic_output(out_path, overwrite) as temp, io_env():
+        rgb, valid, grid = _read_image(image, max_size, None if bands is None else tuple(bands), scale,
+                                       scale_range)
+        shape = rgb.shape[:2]
+        result = PreviewResult(out_path, image, None if mask is None else Path(mask),
+                               None if roads is None else Path(roads), shape[0], shape[1], grid.height,
+                               grid.width)
+        road = None if mask is None else _read_mask(Path(mask), grid, shape, mask_format)
+        polylines = [] if roads is None else _read_roads(Path(roads), grid, shape)
+        result.mask_pixels = 0 if road is None else int(np.count_nonzero(road))
+        result.lines = len(polylines)
+        result.lines_drawn = sum(polyline_inside(line, shape) for line in polylines)
+        if polylines and not result.lines_drawn:
+            warnings.warn(f"{roads}: none of its {len(polylines)} line(s) crosses {image}; "
+                          "are they in another area or CRS?", stacklevel=2)
+        out = compose_preview(rgb, valid=valid, mask=road, polylines=polylines)
+        _write_png(temp, out, out_path)
+    return result
+
+
+def _write_png(path: Path, rgb: np.ndarray, name: Path) -> None:
+    """An RGB PNG at ``path`` with no georeferencing (so GDAL writes no .aux.xml sidecar)."""
+    height, width = rgb.shape[:2]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path, "w", driver="PNG", dtype="uint8", count=3, height=height,
+                               width=width) as dataset:
+                dataset.write(np.transpose(rgb, (2, 0, 1)))
+    except RasterioError as error:
+        raise BadInputError(f"{name}: writing failed ({error}); check free space and permissions") from error
