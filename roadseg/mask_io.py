@@ -23,7 +23,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from roadseg.errors import BadInputError
-from roadseg.raster_open import open_raster, probability_scale
+from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale
 
 MaskFormat = Literal["auto", "predict", "binary"]
 MASK_FORMATS = ("auto", "predict", "binary")
@@ -41,6 +41,8 @@ class MaskRaster:
     source: str
     # For a mosaic: (file, row0, col0, row1, col1) of each tile, so each line can name the tiles it crosses.
     tiles: list[tuple[str, int, int, int, int]] | None = None
+    # The weights predict recorded in the file (its ROADSEG_WEIGHTS tag), passed on to the vectors.
+    weights: str | None = None
 
 
 def value_counts(values: np.ndarray) -> dict[int, int]:
@@ -126,6 +128,7 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
         nodata = src.nodata
         transform, crs = src.transform, src.crs
         scale = probability_scale(src)
+        weights = src.tags().get(WEIGHTS_TAG)
     if scale is not None and threshold is None:
         raise BadInputError(f"{path}: holds probabilities (a probability map?); pass --threshold")
     if values.dtype.kind not in "uif":
@@ -138,4 +141,4 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
             road, valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
     except ValueError as error:
         raise BadInputError(f"{path}: {error}") from error
-    return MaskRaster(road=road, valid=valid, transform=transform, crs=crs, source=str(path))
+    return MaskRaster(road=road, valid=valid, transform=transform, crs=crs, source=str(path), weights=weights)

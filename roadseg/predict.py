@@ -19,6 +19,7 @@ from roadseg.blending import Blend
 from roadseg.convention import ZOO_CONVENTION, InputConvention
 from roadseg.errors import RoadsegError
 from roadseg.preview import render_preview
+from roadseg.raster_open import WEIGHTS_TAG
 from roadseg.raster_read import RasterSource, Scale, io_env
 from roadseg.raster_write import (
     OutputGrid,
@@ -189,8 +190,10 @@ def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 
             stats = SlidingStats()
             rows = predict_rows(source, predictor, convention.to_network, window=window, overlap=overlap,
                                 blend=blend, tta=tta, batch_size=per_call, stats=stats, progress=step)
+            provenance = _provenance(model, tta=tta, threshold=threshold, window=window, overlap=overlap,
+                                     blend=blend)
             _write_outputs(rows, targets, predicted, grid, threshold=threshold, prob_dtype=prob_dtype, cog=cog,
-                           overwrite=overwrite)
+                           overwrite=overwrite, tags=provenance)
         result.windows_run, result.windows_skipped = stats.windows_run, stats.windows_skipped
     if targets.preview in todo:  # from the image and the mask just written (or already there)
         preview_result = render_preview(path, targets.preview, mask=targets.mask, bands=bands, scale=scale,
@@ -201,8 +204,22 @@ def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 
     return result
 
 
+def _provenance(model, **settings) -> dict[str, str]:
+    """GeoTIFF tags saying which weights and settings made an output, so a mask found later explains
+    itself (a smoke-trained or untrained model says so in every file)."""
+    from roadseg import __version__
+
+    tags = {"ROADSEG_VERSION": __version__}
+    if hasattr(model, "weights_label"):
+        tags.update({WEIGHTS_TAG: str(model.weights_label), "ROADSEG_ARCH": str(model.arch)})
+    for name, value in settings.items():
+        tags[f"ROADSEG_{name.upper()}"] = str(getattr(value, "value", value))
+    return tags
+
+
 def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGrid, *, threshold: float,
-                   prob_dtype: ProbDtype | str, cog: bool, overwrite: bool) -> None:
+                   prob_dtype: ProbDtype | str, cog: bool, overwrite: bool, tags: dict[str, str] | None = None
+                   ) -> None:
     """Stream row blocks into the outputs in ``todo``, each under a temporary name until complete."""
     with atomic_output(todo[0], overwrite) as first_temp, \
             _maybe_atomic(todo[1] if len(todo) > 1 else None, overwrite) as second_temp:
@@ -210,12 +227,12 @@ def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGri
         writers = []
         try:
             if targets.mask in temps:
-                mask_writer = open_mask_writer(temps[targets.mask], grid, png=targets.png, cog=cog)
+                mask_writer = open_mask_writer(temps[targets.mask], grid, png=targets.png, cog=cog, tags=tags)
                 writers.append((mask_writer, lambda b: encode_mask(b.prob, b.valid, threshold,
                                                                    png=targets.png)))
             if targets.prob in temps:
                 prob_writer = open_prob_writer(temps[targets.prob], grid, prob_dtype,
-                                               cog=cog and not targets.png)
+                                               cog=cog and not targets.png, tags=tags)
                 writers.append((prob_writer, lambda b: encode_prob(b.prob, b.valid, prob_dtype)))
             for block in rows:
                 for writer, encode in writers:

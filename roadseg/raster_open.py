@@ -21,6 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from roadseg.errors import BadInputError
 
 CONTENT_TAG = "ROADSEG_CONTENT"
+WEIGHTS_TAG = "ROADSEG_WEIGHTS"  # which weights predict used (see roadseg.predict._provenance)
 PROBABILITY = "probability"
 MASK = "mask"
 

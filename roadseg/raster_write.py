@@ -97,7 +97,8 @@ class GeoTiffRowWriter:
     """
 
     def __init__(self, path: Path, grid: OutputGrid, dtype: str, nodata: float, *, cog: bool = False,
-                 overview_resampling: str = "nearest", content: str = MASK, scale: float = 1.0) -> None:
+                 overview_resampling: str = "nearest", content: str = MASK, scale: float = 1.0,
+                 tags: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.grid = grid
         self.cog = cog
@@ -125,7 +126,7 @@ class GeoTiffRowWriter:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._dataset = rasterio.open(self._tiff_path, "w", **profile)
-            self._dataset.update_tags(**{CONTENT_TAG: content})
+            self._dataset.update_tags(**{**(tags or {}), CONTENT_TAG: content})
             if scale != 1.0:
                 self._dataset.scales = (scale,)
         except RasterioError as error:
@@ -217,18 +218,19 @@ class PngRowWriter:
         self._array = np.zeros((0, 0), np.uint8)
 
 
-def open_mask_writer(path: Path, grid: OutputGrid, *, png: bool, cog: bool = False):
-    """A writer for encoded masks (see :func:`encode_mask`)."""
+def open_mask_writer(path: Path, grid: OutputGrid, *, png: bool, cog: bool = False,
+                     tags: dict[str, str] | None = None):
+    """A writer for encoded masks (see :func:`encode_mask`); ``tags`` go into GeoTIFFs only."""
     if png:
         return PngRowWriter(path, grid)
-    return GeoTiffRowWriter(path, grid, "uint8", MASK_NODATA, cog=cog, overview_resampling="nearest")
+    return GeoTiffRowWriter(path, grid, "uint8", MASK_NODATA, cog=cog, overview_resampling="nearest", tags=tags)
 
 
 def open_prob_writer(path: Path, grid: OutputGrid, dtype: ProbDtype | str = ProbDtype.FLOAT32, *,
-                     cog: bool = False) -> GeoTiffRowWriter:
+                     cog: bool = False, tags: dict[str, str] | None = None) -> GeoTiffRowWriter:
     """A writer for encoded probabilities (see :func:`encode_prob`)."""
     dtype = ProbDtype(dtype)
     nodata = PROB_NODATA_FLOAT if dtype is ProbDtype.FLOAT32 else PROB_NODATA_UINT8
     scale = 1.0 if dtype is ProbDtype.FLOAT32 else 1.0 / 254.0
     return GeoTiffRowWriter(path, grid, dtype.value, nodata, cog=cog, overview_resampling="average",
-                            content=PROBABILITY, scale=scale)
+                            content=PROBABILITY, scale=scale, tags=tags)

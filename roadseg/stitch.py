@@ -40,7 +40,7 @@ from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
 from roadseg.geo import is_georeferenced
 from roadseg.mask_io import PREDICT_NODATA, MaskFormat, MaskRaster, resolve_format, value_counts
-from roadseg.raster_open import open_raster, probability_scale
+from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale
 
 BLOCK = 1024
 GRID_TOLERANCE = 1e-3  # of a pixel
@@ -237,10 +237,14 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
     if kind == "probability":
         total = np.zeros((height, width), np.float32)
         count = np.zeros((height, width), np.uint8 if len(infos) < 255 else np.int32)
+    weights: list[str] = []
     for info, (ro, co) in zip(infos, offsets):
         fmt = None if kind == "probability" else file_format(info.path, info.nodata, mask_format)
         with _open(info.path) as src:
             values = src.read(1)
+            label = src.tags().get(WEIGHTS_TAG)
+        if label and label not in weights:
+            weights.append(label)
         tile_value, tile_valid = _decode(values, info.nodata, fmt, kind, scale=info.scale)
         rows, cols = slice(ro, ro + info.height), slice(co, co + info.width)
         valid[rows, cols] |= tile_valid
@@ -253,7 +257,7 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
         road = valid & (total >= threshold * np.maximum(count, 1))
     tiles = [(str(i.path), ro, co, ro + i.height, co + i.width) for i, (ro, co) in zip(infos, offsets)]
     return MaskRaster(road=road, valid=valid, transform=transform, crs=infos[0].crs,
-                      source=";".join(str(i.path) for i in infos), tiles=tiles)
+                      source=";".join(str(i.path) for i in infos), tiles=tiles, weights=";".join(weights) or None)
 
 
 def _warp_grid(infos: Sequence[TileInfo], crs: CRS, res: tuple[float, float]) -> tuple[Affine, int, int]:

@@ -251,6 +251,8 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
             properties = {"id": index, "length_m": None if length_m is None else round(length_m, 3),
                           "length_px": round(graph_clean_length_px(data["path"]), 2),
                           "u": int(start), "v": int(other), "source": _source_of(data["path"], raster)}
+            if raster.weights:
+                properties["weights"] = raster.weights
             data["id"] = index
             data["length_m"] = properties["length_m"]
             data["coords"] = coords
@@ -319,7 +321,8 @@ def _polygon_collection(road: np.ndarray, raster: MaskRaster, geometry: PixelGeo
         out = shapely.set_precision(out, 10.0 ** -digits) if digits else out
         features.append({"type": "Feature", "id": index,
                          "properties": {"id": index, "area_m2": None if area is None else round(area, 2),
-                                        "source": raster.source},
+                                        "source": raster.source,
+                                        **({"weights": raster.weights} if raster.weights else {})},
                          "geometry": shapely.geometry.mapping(out)})
     return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
 

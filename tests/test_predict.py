@@ -134,6 +134,19 @@ class TestPredictFile:
         assert set(np.unique(mask)) == {0, 1, 255}
         assert sorted(p.name for p in out.iterdir()) == ["scene_mask.tif", "scene_prob.tif"]
 
+    def test_outputs_record_weights_and_settings(self, tmp_path, scene):
+        path, _ = scene
+        model = FakeModel(ZOO_CONVENTION)
+        model.weights_label, model.arch = "runs/smoke/best.ckpt (SMOKE model)", "dlinknet34"
+        predict_file(model, path, tmp_path, window=64, tta="none", threshold=0.4, save_prob=True)
+        for name in ("scene_mask.tif", "scene_prob.tif"):
+            with rasterio.open(tmp_path / name) as dataset:
+                tags = dataset.tags()
+            assert tags["ROADSEG_WEIGHTS"] == "runs/smoke/best.ckpt (SMOKE model)", name
+            assert (tags["ROADSEG_ARCH"], tags["ROADSEG_TTA"], tags["ROADSEG_THRESHOLD"]) == ("dlinknet34", "none",
+                                                                                               "0.4")
+            assert tags["ROADSEG_WINDOW"] == "64" and tags["ROADSEG_VERSION"]
+
     def test_all_nodata_windows_are_skipped(self, tmp_path):
         data = random_rgb(64, 128)
         data[:, :, :64] = 0

@@ -165,6 +165,15 @@ class TestFiles:
         assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
         assert vectorize_path(path, threshold=0.8)["features"] == []
 
+    def test_weights_recorded_by_predict_reach_every_line(self, tmp_path):
+        path = write_tif(tmp_path / "m.tif", horizontal_road())
+        with rasterio.open(path, "r+") as dataset:
+            dataset.update_tags(ROADSEG_WEIGHTS="smoke.ckpt (SMOKE model)")
+        (feature,) = vectorize_path(path)["features"]
+        assert feature["properties"]["weights"] == "smoke.ckpt (SMOKE model)"
+        plain = write_tif(tmp_path / "plain.tif", horizontal_road())
+        assert "weights" not in vectorize_path(plain)["features"][0]["properties"]
+
     def test_two_adjacent_tiles_give_one_line(self, tmp_path):
         road = horizontal_road(shape=(200, 200), cols=(0, 200))
         left = write_tif(tmp_path / "a.tif", road, transform=utm_transform())
