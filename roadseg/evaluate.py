@@ -108,6 +108,10 @@ def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[st
     return index
 
 
+def _single_file(items: Sequence[Path | str]) -> bool:
+    return len(items) == 1 and Path(items[0]).is_file()
+
+
 def pair_masks(predictions: Sequence[Path], truths: Sequence[Path]) -> Pairing:
     """Match prediction and ground-truth masks by id; report unmatched and ambiguous files by name.
 
@@ -313,7 +317,13 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
     from roadseg.error_maps import error_map, write_error_map
 
     truth_items = list(truths)
-    pairing = pair_masks(collect_masks(predictions), collect_masks(truth_items))
+    predictions = list(predictions)
+    if _single_file(predictions) and _single_file(truth_items):
+        # one file against one file: the user paired them; their names need not share an id
+        prediction, truth = Path(predictions[0]), Path(truth_items[0])
+        pairing = Pairing([MaskPair(mask_key(prediction), prediction, truth)], [])
+    else:
+        pairing = pair_masks(collect_masks(predictions), collect_masks(truth_items))
     problems = list(pairing.problems)
     if images is None:
         image_dirs = [Path(item) if Path(item).is_dir() else Path(item).parent for item in truth_items]

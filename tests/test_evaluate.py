@@ -187,6 +187,14 @@ class TestEvaluateMasks:
         assert "is 4x3 pixels but" in problems["size"] and "size.tif is 4x4" in problems["size"]
         assert not result.ok
 
+    def test_two_files_are_paired_whatever_their_names(self, tmp_path):
+        road = np.eye(4, dtype=bool)
+        write_png(tmp_path / "scene_mask.png", road)
+        write_png(tmp_path / "labels_burnt.png", road)
+        result = evaluate_masks([tmp_path / "scene_mask.png"], [tmp_path / "labels_burnt.png"])
+        assert result.ok and [image.name for image in result.images] == ["scene"]
+        assert result.scores.road_iou == 1.0
+
     def test_unreadable_pair_does_not_stop_the_batch(self, tmp_path):
         (tmp_path / "p").mkdir()
         (tmp_path / "t").mkdir()
