@@ -17,6 +17,7 @@ Usage: python examples/demo.py [--output DIR] [--train-epochs N]
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -50,13 +51,12 @@ def say(text: str) -> None:
     print(f"demo: {text}", flush=True)
 
 
-def run(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
-    """Run ``roadseg ARGS``, echoing the command line; its output streams through unless ``capture``
-    (for ``--json``, printed once it is complete)."""
-    print(f"\n$ roadseg {shlex.join(args)}", flush=True)
-    result = subprocess.run([*ROADSEG, *args], text=True, stdout=subprocess.PIPE if capture else None)
-    if capture and result.stdout:
-        print(result.stdout.rstrip(), flush=True)
+def run(*args: str, check: bool = True, echo: bool = True) -> subprocess.CompletedProcess:
+    """Run ``roadseg ARGS``, echoing the command line and streaming its output (``echo=False``: silent)."""
+    if echo:
+        print(f"\n$ roadseg {shlex.join(args)}", flush=True)
+    result = subprocess.run([*ROADSEG, *args], text=True,
+                            **({} if echo else {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}))
     if check and result.returncode != 0:
         sys.exit(f"demo: `roadseg {args[0]}` failed with exit code {result.returncode}")
     return result
@@ -126,7 +126,7 @@ def get_sample(dest: Path) -> Path:
 
 def published_weights() -> bool:
     """True when the published checkpoint is cached or could be downloaded now."""
-    result = run("weights", "download", "dlinknet34-deepglobe", "--quiet", check=False)
+    result = run("weights", "download", "dlinknet34-deepglobe", "--quiet", check=False, echo=False)
     return result.returncode == 0
 
 
@@ -189,17 +189,23 @@ def smoke_weights(sample: Path, out: Path, epochs: int) -> Path:
     return best
 
 
-def _figure(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _csv_row(path: Path) -> dict[str, str]:
+    """The last row of an eval CSV (the only one for a single pair)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows[-1] if rows else {}
 
 
-def summarise(out: Path, label: str, pixel: dict, apls: dict) -> None:
+def _figure(value: str | None) -> str:
+    return "n/a" if value in (None, "") else f"{float(value):.3f}"
+
+
+def summarise(out: Path, label: str, scores: dict[str, str], apls: dict[str, str]) -> None:
     print(f"\n=== demo finished: weights = {label}")
     print(f"imagery: {ATTRIBUTION}")
     for path in sorted(out.rglob("*")):
         if path.is_file() and "smoke-training-tiles" not in path.parts and path.suffix != ".ckpt":
             print(f"  {path.relative_to(out.parent) if out.parent in path.parents else path}")
-    scores = pixel.get("scores", {})
     print("pixel scores vs the burnt labels: " + ", ".join(
         f"{name.replace('_', ' ')} {_figure(scores.get(name))}"
         for name in ("road_iou", "f1", "relaxed_precision", "relaxed_recall")))
@@ -224,8 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         weights, label, results = "dlinknet34-deepglobe", "published dlinknet34-deepglobe", out / "results"
         tta = "d4"
     else:
-        say("the published weights cannot be downloaded here (no route to the MindSpore download site); "
-            "training a SMOKE model instead, labelled as such in every output")
+        say("the published weights are not cached and cannot be downloaded here (`roadseg weights download "
+            "dlinknet34-deepglobe` failed); training a SMOKE model instead, labelled as such in every output")
         weights = str(smoke_weights(sample, out, args.train_epochs))
         label, results, tta = f"SMOKE model {weights} (not the published weights)", out / "results-SMOKE-MODEL", "none"
 
@@ -235,13 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     mask = masks / "road_mask_input_mask.tif"
     roads = results / "roads.geojson"
     run("vectorize", str(mask), "-o", str(roads), "--graph", str(results / "roads.graphml"), "--overwrite")
-    pixel = run("eval", str(mask), str(sample / "sample_road_raster_mask.tif"), "--csv",
-                str(results / "pixel_scores.csv"), "--overwrite", "--json", capture=True)
-    run("eval", str(mask), str(sample / "sample_road_raster_mask.tif"))  # the same, as a table
-    apls = run("eval", str(roads), str(sample / "sample_roads_for_masking.geojson"), "--json", capture=True)
+    run("eval", str(mask), str(sample / "sample_road_raster_mask.tif"), "--csv", str(results / "pixel_scores.csv"),
+        "--overwrite")
+    run("eval", str(roads), str(sample / "sample_roads_for_masking.geojson"), "--csv",
+        str(results / "apls_scores.csv"), "--overwrite")
     run("preview", str(image), "--mask", str(mask), "--roads", str(roads), "-o", str(results / "preview.png"),
         "--overwrite")
-    summarise(out, label, json.loads(pixel.stdout), json.loads(apls.stdout))
+    summarise(out, label, _csv_row(results / "pixel_scores.csv"), _csv_row(results / "apls_scores.csv"))
 
 
 if __name__ == "__main__":

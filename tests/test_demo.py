@@ -76,6 +76,7 @@ def test_eval_table_and_scores_are_printed(demo):
     assert "APLS" in stdout and "pixel scores vs the burnt labels: road iou" in stdout
     rows = (results / "pixel_scores.csv").read_text().splitlines()
     assert len(rows) >= 2 and "road_iou" in rows[0]
+    assert "apls" in (results / "apls_scores.csv").read_text().splitlines()[0]
 
 
 def test_previews_are_pngs_of_the_tile(demo):

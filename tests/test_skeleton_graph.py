@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 from skimage.draw import circle_perimeter, disk, line
 
 from roadseg.geo import PixelGeometry
@@ -164,10 +165,19 @@ def test_every_skeleton_pixel_is_on_exactly_one_edge_or_a_node(drawing):
             assert pixel not in seen
             seen[pixel] = index
     node_px = {tuple(np.round(rc).astype(int)) for _, rc in g.nodes(data="rc")}
+
+    def near_a_node(pixel) -> bool:
+        return any(abs(pixel[0] - r) <= 1 and abs(pixel[1] - c) <= 1 for r, c in node_px)
+
+    # A junction node stands for a whole cluster of touching pixels with three or more neighbours,
+    # which can reach further than one pixel from its centre: the cluster must hold a node.
+    neighbours = ndimage.convolve(skel.astype(int), np.ones((3, 3), int), mode="constant") - 1
+    clusters, _ = ndimage.label(skel & (neighbours >= 3), structure=np.ones((3, 3)))
     for pixel in map(tuple, np.argwhere(skel)):
-        near = any(abs(pixel[0] - r) <= 1 and abs(pixel[1] - c) <= 1 for r, c in node_px)
         isolated = skel[max(pixel[0] - 1, 0):pixel[0] + 2, max(pixel[1] - 1, 0):pixel[1] + 2].sum() == 1
-        assert pixel in seen or near or isolated
+        cluster = clusters[pixel]
+        in_junction = cluster > 0 and any(near_a_node(p) for p in map(tuple, np.argwhere(clusters == cluster)))
+        assert pixel in seen or near_a_node(pixel) or isolated or in_junction
     for node in g.nodes:
         kind = g.nodes[node]["kind"]
         if kind == "end":
