@@ -16,6 +16,7 @@ import pytest
 import rasterio
 
 from tests.helpers_ckpt import reference_params
+from tests.helpers_images import write_image
 
 pytest.importorskip("mindspore")
 pytestmark = pytest.mark.mindspore
@@ -23,13 +24,6 @@ pytestmark = pytest.mark.mindspore
 RESUME_ATOL = 1e-6
 
 
-def _write(path: Path, array: np.ndarray, driver: str) -> None:
-    bands = array if array.ndim == 3 else array[None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver=driver, width=bands.shape[2], height=bands.shape[1],
-                           count=bands.shape[0], dtype=bands.dtype) as dst:
-            dst.write(bands)
 
 
 def synthetic_data(directory: Path, count: int = 4, size: int = 64) -> Path:
@@ -42,9 +36,9 @@ def synthetic_data(directory: Path, count: int = 4, size: int = 64) -> Path:
         row = int(rng.integers(0, size - 8))
         mask[row:row + 6] = 255
         image[:, mask > 0] = 220
-        _write(directory / f"{i}_sat.png.tmp", image, "PNG")  # lossless, then renamed below
+        write_image(directory / f"{i}_sat.png.tmp", image, "PNG")  # lossless, then renamed below
         (directory / f"{i}_sat.png.tmp").rename(directory / f"{i}_sat.jpg")
-        _write(directory / f"{i}_mask.png", mask, "PNG")
+        write_image(directory / f"{i}_mask.png", mask, "PNG")
     return directory
 
 
@@ -222,9 +216,9 @@ def _road_crops(deepglobe: Path, out: Path, size: int = 256, per_image: int = 5)
                          for r in range(0, mask.shape[0] - size + 1, step)
                          for c in range(0, mask.shape[1] - size + 1, step))[::-1][:per_image]
         for index, (_, r, c) in enumerate(windows):
-            _write(out / f"{key}-{index}_sat.jpg.tmp", image[:, r:r + size, c:c + size], "PNG")
+            write_image(out / f"{key}-{index}_sat.jpg.tmp", image[:, r:r + size, c:c + size], "PNG")
             (out / f"{key}-{index}_sat.jpg.tmp").rename(out / f"{key}-{index}_sat.jpg")
-            _write(out / f"{key}-{index}_mask.png", mask[r:r + size, c:c + size], "PNG")
+            write_image(out / f"{key}-{index}_mask.png", mask[r:r + size, c:c + size], "PNG")
     return out
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,25 +21,17 @@ from roadseg.train_data import (
     read_pair,
     split_validation,
 )
-
-
-def _write(path: Path, array: np.ndarray, driver: str) -> None:
-    bands = array if array.ndim == 3 else array[None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver=driver, width=bands.shape[2], height=bands.shape[1],
-                           count=bands.shape[0], dtype=bands.dtype) as dst:
-            dst.write(bands)
+from tests.helpers_images import write_image
 
 
 def _deepglobe_pair(directory: Path, key: str, size: int = 32, mask_size: int | None = None,
                     mask_channels: int = 1) -> None:
     rng = np.random.default_rng(abs(hash(key)) % 1000)
-    _write(directory / f"{key}_sat.jpg", rng.integers(0, 256, (3, size, size), dtype=np.uint8), "JPEG")
+    write_image(directory / f"{key}_sat.jpg", rng.integers(0, 256, (3, size, size), dtype=np.uint8), "JPEG")
     mask_size = mask_size or size
     mask = np.zeros((mask_channels, mask_size, mask_size), np.uint8)
     mask[:, 4:8] = 255
-    _write(directory / f"{key}_mask.png", mask, "PNG")
+    write_image(directory / f"{key}_mask.png", mask, "PNG")
 
 
 class TestPairing:
@@ -73,11 +63,11 @@ class TestPairing:
         images.mkdir()
         masks.mkdir()
         for stem in ("a", "b"):
-            _write(images / f"{stem}.tif", np.zeros((3, 32, 32), np.uint8), "GTiff")
-        _write(masks / "a.tif", np.ones((32, 32), np.uint8), "GTiff")
-        _write(masks / "c.tif", np.ones((32, 32), np.uint8), "GTiff")
-        _write(images / "gray.tif", np.zeros((1, 32, 32), np.uint8), "GTiff")
-        _write(masks / "gray.tif", np.ones((32, 32), np.uint8), "GTiff")
+            write_image(images / f"{stem}.tif", np.zeros((3, 32, 32), np.uint8), "GTiff")
+        write_image(masks / "a.tif", np.ones((32, 32), np.uint8), "GTiff")
+        write_image(masks / "c.tif", np.ones((32, 32), np.uint8), "GTiff")
+        write_image(images / "gray.tif", np.zeros((1, 32, 32), np.uint8), "GTiff")
+        write_image(masks / "gray.tif", np.ones((32, 32), np.uint8), "GTiff")
         scan = check_pairs(pair_by_stem(images, masks))
         assert [p.id for p in scan.pairs] == ["a"]
         problems = {(p.path.parent.name, p.path.name): p.reason for p in scan.problems}
