@@ -79,6 +79,7 @@ def test_eval_table_and_scores_are_printed(demo):
     assert "apls" in (results / "apls_scores.csv").read_text().splitlines()[0]
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a PNG preview has no grid
 def test_previews_are_pngs_of_the_tile(demo):
     _, results, _ = demo
     for path in (results / "preview.png", results / "masks" / "road_mask_input_preview.png"):

@@ -163,7 +163,8 @@ class TestFiles:
         with pytest.raises(BadInputError, match="p_prob.tif.*--threshold"):
             vectorize_path(path)
         assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
-        assert vectorize_path(path, threshold=0.8)["features"] == []
+        with pytest.warns(UserWarning, match="no roads found"):
+            assert vectorize_path(path, threshold=0.8)["features"] == []
 
     def test_weights_recorded_by_predict_reach_every_line(self, tmp_path):
         path = write_tif(tmp_path / "m.tif", horizontal_road())
