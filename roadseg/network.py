@@ -97,8 +97,10 @@ class PhaseTransposedConv2d(nn.Cell):
         return ops.reshape(taps, (4 * self.out_channels, self.in_channels, span, span))
 
     def construct(self, x):
-        phases = self.phase_conv(x, self.phase_kernel())
-        return self.depth_to_space(phases) + ops.reshape(self.bias, (1, -1, 1, 1))
+        # The kernel is computed from the Parameter, so mixed precision (amp O2, which casts the
+        # inputs of MindSpore's own layers) does not reach it: follow the input's dtype here.
+        phases = self.phase_conv(x, ops.cast(self.phase_kernel(), x.dtype))
+        return self.depth_to_space(phases) + ops.reshape(ops.cast(self.bias, x.dtype), (1, -1, 1, 1))
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.SequentialCell | None:
