@@ -54,6 +54,15 @@ class _Progress:
                            f"{'  ' + event.note if event.note else ''}", err=True)
 
 
+def _keep_flagged_data_source(values: dict, given: dict) -> None:
+    """DATA and --images/--masks are one choice: a source named on the command line replaces the config's."""
+    if "data" in given:
+        values.pop("images", None)
+        values.pop("masks", None)
+    elif "images" in given or "masks" in given:
+        values.pop("data", None)
+
+
 @click.command(context_settings={"show_default": True})
 @click.argument("data", required=False, type=click.Path(file_okay=False))
 @click.option("--images", type=click.Path(file_okay=False), help="GeoTIFF images directory (with --masks).")
@@ -105,6 +114,7 @@ def train(data, config_path, resume, overwrite, quiet, as_json, **flags):
     else:
         values = _load_yaml(config_path) if config_path else {}
         values.update(given)
+        _keep_flagged_data_source(values, given)
         config = TrainConfig.from_dict(values)
     result = run_training(config, resume=bool(resume), overwrite=overwrite,
                           progress=_Progress(quiet, as_json))

@@ -88,10 +88,11 @@ def vectorize(masks, output, threshold, mask_format, min_hole, min_area, min_spu
     """
     from roadseg.atomic import check_writable
     from roadseg.geojson_write import write_geojson, write_graphml
-    from roadseg.inputs import collect_inputs
+    from roadseg.inputs import collect_masks
     from roadseg.vectorize import vectorize_paths
 
-    paths = collect_inputs(masks, recursive=recursive)
+    # a folder of predict outputs: its *_mask files (*_prob with --threshold), not the previews beside them
+    paths = collect_masks(masks, stem_suffix="_mask" if threshold is None else "_prob", recursive=recursive)
     if not paths:
         raise click.UsageError("no mask files found in the given paths")
     check_writable(output, overwrite)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import http.client
 import json
 import os
 import shlex
@@ -111,7 +112,7 @@ def get_sample(dest: Path) -> Path:
     say(f"downloading {WHEEL} from {INDEX} (17.8 MB) and unpacking its road sample (not installing it)")
     try:
         _download_wheel(dest)
-    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+    except (OSError, http.client.HTTPException, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
         local = SHARED_DATA / "spacenet-vegas-pan"
         if not (local / "road_mask_input.tif").is_file():
             sys.exit(f"demo: cannot download the sample imagery ({error}); check the network to PyPI, or set "
@@ -174,11 +175,14 @@ def make_training_tiles(sample: Path, dest: Path) -> int:
 def smoke_weights(sample: Path, out: Path, epochs: int) -> Path:
     """Train a SMOKE model on the sample's own tiles; good enough to exercise every command, no more."""
     tiles = out / "smoke-training-tiles"
-    if not (tiles / "images").is_dir():
-        make_training_tiles(sample, tiles)
+    if not tiles.is_dir():  # cut into a scratch folder and renamed, so an interrupted cut is not reused
+        scratch = Path(tempfile.mkdtemp(prefix=".smoke-training-tiles.", dir=out))
+        make_training_tiles(sample, scratch)
+        os.replace(scratch, tiles)
     run_dir = out / "SMOKE-MODEL-trained-on-the-demo-tile"
     best = run_dir / "best.ckpt"
-    if best.is_file():
+    finished = run_dir / f"finished-{epochs}-epochs"  # a run cut short, or of other epochs, is redone
+    if best.is_file() and finished.is_file():
         say(f"reusing the smoke model in {run_dir}")
         return best
     say(f"training a SMOKE model for {epochs} epochs on 128-pixel tiles of the sample itself "
@@ -186,6 +190,7 @@ def smoke_weights(sample: Path, out: Path, epochs: int) -> Path:
     run("train", "--images", str(tiles / "images"), "--masks", str(tiles / "masks"), "-o", str(run_dir),
         "--batch-size", "4", "--no-augment", "--lr", "2e-3", "--epochs", str(epochs),
         "--val-split", "0.1", "--seed", "0", "--overwrite")
+    finished.touch()
     return best
 
 
@@ -200,11 +205,12 @@ def _figure(value: str | None) -> str:
     return "n/a" if value in (None, "") else f"{float(value):.3f}"
 
 
-def summarise(out: Path, label: str, scores: dict[str, str], apls: dict[str, str]) -> None:
+def summarise(out: Path, results: Path, label: str, scores: dict[str, str], apls: dict[str, str]) -> None:
+    """Print this run's outputs (only ``results``: another weights outcome's folder may sit beside it)."""
     print(f"\n=== demo finished: weights = {label}")
     print(f"imagery: {ATTRIBUTION}")
-    for path in sorted(out.rglob("*")):
-        if path.is_file() and "smoke-training-tiles" not in path.parts and path.suffix != ".ckpt":
+    for path in sorted(results.rglob("*")):
+        if path.is_file():
             print(f"  {path.relative_to(out.parent) if out.parent in path.parents else path}")
     print("pixel scores vs the burnt labels: " + ", ".join(
         f"{name.replace('_', ' ')} {_figure(scores.get(name))}"
@@ -247,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         str(results / "apls_scores.csv"), "--overwrite")
     run("preview", str(image), "--mask", str(mask), "--roads", str(roads), "-o", str(results / "preview.png"),
         "--overwrite")
-    summarise(out, label, _csv_row(results / "pixel_scores.csv"), _csv_row(results / "apls_scores.csv"))
+    summarise(out, results, label, _csv_row(results / "pixel_scores.csv"), _csv_row(results / "apls_scores.csv"))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 
 from roadseg.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult, load_geojson
 from roadseg.errors import BadInputError, RoadsegError
-from roadseg.inputs import RASTER_SUFFIXES, collect_inputs
+from roadseg.inputs import collect_inputs, collect_masks
 from roadseg.pixel_metrics import (
     DEFAULT_SLACK,
     PixelScores,
@@ -60,17 +60,6 @@ def image_key(path: Path | str) -> str:
 
 def _is_mask_name(path: Path) -> bool:
     return path.stem.lower().endswith(MASK_SUFFIX)
-
-
-def collect_masks(items: Iterable[str | Path]) -> list[Path]:
-    """Mask files named by ``items`` (files, directories, globs); see the module docstring for directories."""
-    masks: list[Path] = []
-    for item in items:
-        found = collect_inputs([item], suffixes=RASTER_SUFFIXES)
-        if Path(item).is_dir() and any(_is_mask_name(path) for path in found):
-            found = [path for path in found if _is_mask_name(path)]
-        masks.extend(found)
-    return sorted(dict.fromkeys(masks))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,22 @@ def collect_inputs(items: Iterable[str | Path], *, suffixes: Sequence[str] = RAS
     return sorted(found)
 
 
+def collect_masks(items: Iterable[str | Path], *, stem_suffix: str = "_mask",
+                  suffixes: Sequence[str] = RASTER_SUFFIXES, recursive: bool = False) -> list[Path]:
+    """Like :func:`collect_inputs`, but a directory holding any ``*<stem_suffix>.*`` file gives only those.
+
+    ``roadseg predict`` writes ``<stem>_mask``, ``_prob`` and ``_preview`` files side by side (and the
+    DeepGlobe layout keeps ``<id>_sat.jpg`` beside its masks), so a folder of predict outputs names its
+    masks (``stem_suffix="_prob"`` for the probability maps) without the other files being read as masks.
+    """
+    found: list[Path] = []
+    for item in items:
+        paths = collect_inputs([item], suffixes=suffixes, recursive=recursive)
+        wanted = [path for path in paths if path.stem.lower().endswith(stem_suffix)]
+        found.extend(wanted if Path(item).is_dir() and wanted else paths)
+    return sorted(dict.fromkeys(found))
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """Parse ``K/N`` (1-based K) into ``(k, n)``; raise ValueError with the expected form otherwise."""
     try:

@@ -17,7 +17,7 @@ import numpy as np
 from roadseg.atomic import atomic_output
 from roadseg.blending import Blend
 from roadseg.convention import ZOO_CONVENTION, InputConvention
-from roadseg.errors import RoadsegError
+from roadseg.errors import BadInputError, RoadsegError
 from roadseg.preview import render_preview
 from roadseg.raster_open import WEIGHTS_TAG
 from roadseg.raster_read import RasterSource, Scale, io_env
@@ -295,6 +295,18 @@ class BatchResult:
         }
 
 
+def _claim_outputs(path: Path, out_dir: Path | str, claimed: dict[Path, Path], options: dict) -> None:
+    """Refuse an input whose outputs another input of the batch writes (``a.tif`` and ``a.jpg`` both give
+    ``a_prob.tif`` and ``a_preview.png``), so neither silently replaces nor skips the other's."""
+    targets = output_paths(path, out_dir, save_prob=options.get("save_prob", False),
+                           preview=options.get("preview", False)).wanted()
+    for target in targets:
+        if target in claimed:
+            raise BadInputError(f"{path}: its output {target.name} is also {claimed[target].name}'s; rename one "
+                                "of them or predict them into different folders")
+    claimed.update(dict.fromkeys(targets, path))
+
+
 def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, *,
                   on_file: Callable[[Path, FileResult | None, str | None], None] | None = None,
                   **options) -> BatchResult:
@@ -305,9 +317,11 @@ def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, *,
     """
     started = time.perf_counter()
     batch = BatchResult()
+    claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
     for path in paths:
         path = Path(path)
         try:
+            _claim_outputs(path, out_dir, claimed, options)
             result = predict_file(model, path, out_dir, **options)
         except RoadsegError as error:
             batch.failed.append((path, str(error)))

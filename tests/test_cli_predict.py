@@ -179,6 +179,21 @@ class TestPreview:
         assert sorted(p.name for p in out.iterdir()) == ["5_mask.png", "5_preview.png", "a_mask.tif",
                                                          "a_preview.png"]
 
+    def test_inputs_sharing_an_output_name_are_refused_not_overwritten(self, tmp_path, stand_in):
+        """a.tif and a.jpg give a_mask.tif and a_mask.png but would share a_prob.tif and a_preview.png."""
+        (tmp_path / "in").mkdir()
+        write_raster(tmp_path / "in" / "a.tif", random_rgb(40, 40))
+        write_raster(tmp_path / "in" / "a.png", random_rgb(40, 40, seed=1), crs=None, driver="PNG")
+        out = tmp_path / "out"
+        result = run(tmp_path / "in", "-o", out, "--window", "64", "--tta", "none", "--preview", "--save-prob",
+                     "--json")
+        assert result.exit_code == 1
+        summary = json.loads(result.stdout)
+        (failed,) = summary["failed"]
+        assert failed["input"].endswith("a.tif") and "a_prob.tif" in failed["reason"]
+        assert "different folders" in failed["reason"]
+        assert sorted(p.name for p in out.iterdir()) == ["a_mask.png", "a_preview.png", "a_prob.tif"]
+
     def test_missing_preview_needs_no_model_and_previews_are_not_inputs(self, tmp_path, stand_in):
         write_raster(tmp_path / "a.tif", random_rgb(40, 40))
         result = run(tmp_path / "a.tif", "-o", tmp_path, "--window", "64", "--quiet")

@@ -54,6 +54,26 @@ class TestUsage:
         assert result.exit_code == 1
         assert "unknown training option(s) bogus" in result.output
 
+    def test_data_source_on_the_command_line_replaces_the_configs(self, tmp_path):
+        """examples/train.yaml names a DATA directory; --images/--masks (or DATA) given as flags win."""
+        config = tmp_path / "train.yaml"
+        config.write_text(f"data: {tmp_path / 'nowhere'}\n")
+        images, masks = tmp_path / "images", tmp_path / "masks"
+        images.mkdir()
+        masks.mkdir()
+        (images / "a.tif").write_bytes(b"garbage")
+        result = CliRunner().invoke(cli, ["train", "--config", str(config), "--images", str(images),
+                                          "--masks", str(masks), "-o", str(tmp_path / "run"), "--device", "CPU"])
+        assert result.exit_code == 1
+        assert "give either" not in result.output and "a.tif" in result.output
+        config.write_text(f"images: {images}\nmasks: {masks}\n")
+        data = synthetic_data(tmp_path / "data")
+        (data / "0_mask.png").unlink()
+        result = CliRunner().invoke(cli, ["train", str(data), "--config", str(config), "-o", str(tmp_path / "run"),
+                                          "--device", "CPU"])
+        assert result.exit_code == 1
+        assert "give either" not in result.output and "0_sat.jpg: image without a mask" in result.output
+
     def test_resume_refuses_changed_recipe(self, tmp_path):
         run = tmp_path / "run"
         run.mkdir()

@@ -132,3 +132,30 @@ def test_polygons(tmp_path):
     assert result.exception is None and result.exit_code == 0
     (feature,) = json.loads((tmp_path / "p.geojson").read_text())["features"]
     assert feature["geometry"]["type"] == "Polygon" and feature["properties"]["area_m2"] > 300
+
+
+def test_folder_of_predict_outputs_reads_its_masks_or_with_threshold_its_probabilities(tmp_path):
+    """predict writes <stem>_mask, _prob and _preview side by side: the preview is never read as a mask."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_mask(folder / "a_mask.tif", road(cols=(20, 180)))
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    with rasterio.open(folder / "a_preview.png", "w", driver="PNG", width=200, height=200, count=3,
+                       dtype="uint8") as dst:
+        dst.write(noise.transpose(2, 0, 1))
+    prob = np.zeros((200, 200), np.float32)
+    prob[40:50, 20:180] = 0.9  # a different road than the mask's, to tell which file was read
+    with rasterio.open(folder / "a_prob.tif", "w", driver="GTiff", width=200, height=200, count=1,
+                       dtype="float32", crs=UTM, transform=Affine(0.5, 0, 600000.0, 0, -0.5, 4000000.0),
+                       nodata=float("nan")) as dst:
+        dst.write(prob, 1)
+    result = run(folder, "-o", tmp_path / "masks.geojson", "--crs", "source")
+    assert result.exit_code == 0, result.output
+    (feature,) = json.loads((tmp_path / "masks.geojson").read_text())["features"]
+    assert feature["properties"]["source"].endswith("a_mask.tif")
+    assert 4000000.0 - 0.5 * 105 < feature["geometry"]["coordinates"][0][1] < 4000000.0 - 0.5 * 95
+    result = run(folder, "-o", tmp_path / "prob.geojson", "--crs", "source", "--threshold", "0.5")
+    assert result.exit_code == 0, result.output
+    (feature,) = json.loads((tmp_path / "prob.geojson").read_text())["features"]
+    assert feature["properties"]["source"].endswith("a_prob.tif")
+    assert 4000000.0 - 0.5 * 50 < feature["geometry"]["coordinates"][0][1] < 4000000.0 - 0.5 * 40
