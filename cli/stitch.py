@@ -35,7 +35,7 @@ def stitch(tiles, output, vrt, crs, res, mask_format, recursive, overwrite, as_j
     """
     from roadseg.atomic import check_writable
     from roadseg.inputs import collect_inputs
-    from roadseg.stitch import stitch_paths
+    from roadseg.stitch import stitch_paths, without_output
 
     if (crs is None) != (res is None):
         raise click.UsageError("give both --crs and --res to reproject, or neither")
@@ -45,9 +45,10 @@ def stitch(tiles, output, vrt, crs, res, mask_format, recursive, overwrite, as_j
     if not paths:
         raise click.UsageError("no tiles found in the given paths")
     check_writable(output, overwrite)
-    bad = _report_bad(paths)
+    tiles_in = without_output(paths, output)  # a re-run finds its previous output among the tiles
+    bad = _report_bad(tiles_in)
     if bad:
-        click.echo(f"Error: {bad} of {len(paths)} tile(s) unusable; nothing written", err=True)
+        click.echo(f"Error: {bad} of {len(tiles_in)} tile(s) unusable; nothing written", err=True)
         sys.exit(1)
 
     bar = None
@@ -70,4 +71,5 @@ def stitch(tiles, output, vrt, crs, res, mask_format, recursive, overwrite, as_j
     if as_json:
         click.echo(json.dumps(result.summary()))
     elif not quiet:
-        click.echo(f"wrote {result.width}x{result.height} {result.kind} mosaic of {len(paths)} tile(s) to {output}")
+        click.echo(f"wrote {result.width}x{result.height} {result.kind} mosaic of {len(result.inputs)} tile(s) "
+                   f"to {output}")

@@ -35,6 +35,7 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
         raise ExportError(f"--size must be a positive multiple of 32 (five stride-2 stages), got {size}")
     output = Path(output)
     check_writable(output, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)  # check_writable creates nothing; the work dir goes there
     example = ms.Tensor(np.zeros((batch_size, 3, size, size), dtype=np.float32))
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as work_dir:
         stem = os.path.join(work_dir, "model")

@@ -23,7 +23,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from roadseg.errors import BadInputError
-from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale
+from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale, reading
 
 MaskFormat = Literal["auto", "predict", "binary"]
 MASK_FORMATS = ("auto", "predict", "binary")
@@ -124,7 +124,8 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
     with open_raster(path, "give a mask or probability map (GeoTIFF, PNG)") as src:
         if band > src.count:
             raise BadInputError(f"{path}: has {src.count} band(s), band {band} requested")
-        values = src.read(band)
+        with reading(path):
+            values = src.read(band)
         nodata = src.nodata
         transform, crs = src.transform, src.crs
         scale = probability_scale(src)

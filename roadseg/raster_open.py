@@ -11,11 +11,14 @@ GDAL show probabilities; without the tag such a file would look like an 8-bit ma
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes on unwrapped (e.g. from reproject)
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from roadseg.errors import BadInputError
@@ -34,6 +37,22 @@ def open_raster(path: str | Path, hint: str = ""):
             return rasterio.open(path)
     except RasterioError as error:
         raise BadInputError(f"{path}: not a readable raster ({error}){'; ' + hint if hint else ''}") from error
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn a failure to read ``path``'s pixels into one :class:`BadInputError` line naming the file.
+
+    A file whose header opens can still fail later (truncated by a broken copy, say); rasterio's
+    error then only says "Read failed", with GDAL's reason in the exception it chains.
+    """
+    try:
+        yield
+    except (RasterioError, CPLE_BaseError) as error:
+        cause = error.__cause__ or error.__context__
+        reason = " ".join(str(cause if isinstance(cause, CPLE_BaseError) else error).split()).rstrip(".")
+        raise BadInputError(f"{path}: cannot read its pixels ({reason}); the file may be truncated or "
+                            "corrupt") from error
 
 
 def probability_scale(dataset) -> float | None:

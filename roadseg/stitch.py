@@ -13,7 +13,12 @@ recognised by their tag and read as probabilities.
 A ``vrt`` output is a GDAL VRT that applies the same rules when read, without copying any pixels: the
 ``max`` pixel function over the tiles for masks; for probabilities ``div`` of two nested VRTs, the
 ``sum`` of the tiles' probabilities and the ``sum`` of their valid-pixel indicators. Only GDAL's
-built-in pixel functions are used, so QGIS and GDAL open it without Python pixel functions.
+built-in pixel functions are used, so QGIS and GDAL open it without Python pixel functions. A VRT
+source has a single nodata value, so a float tile whose declared nodata is a number (say -1) and
+which also holds NaN pixels cannot be expressed: its NaN pixels come out NaN in the VRT where the
+GeoTIFF takes the other tiles' mean. Float tiles with NaN or no declared nodata are exact.
+
+An input that is the output itself (a re-run into the tiles' folder) is left out.
 """
 
 from __future__ import annotations
@@ -40,10 +45,13 @@ from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
 from roadseg.geo import is_georeferenced
 from roadseg.mask_io import PREDICT_NODATA, MaskFormat, MaskRaster, resolve_format, value_counts
-from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale
+from roadseg.raster_open import WEIGHTS_TAG, open_raster, probability_scale, reading
 
 BLOCK = 1024
 GRID_TOLERANCE = 1e-3  # of a pixel
+WARP_FILL = 254  # nodata of warped masks that declare none: a value predict and 0/255 masks do not use
+PREDICT_LUT = "0:0,1:1,254:1,255:255"  # 255 (nodata) stays 255, the VRT's nodata, which max ignores
+BINARY_LUT = "0:0,1:1,255:1"  # any non-zero value is road
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class TileInfo:
     kind: str  # "mask" or "probability"
     count: int
     scale: float = 1.0  # stored value -> probability (1/254 for uint8 probability maps)
+    floating: bool = False  # float pixels: NaN is nodata even when none is declared
 
     @property
     def res(self) -> tuple[float, float]:
@@ -103,7 +112,7 @@ def tile_info(path: str | Path) -> TileInfo:
             raise BadInputError(f"{path}: unsupported pixel type {dtype}; expected a mask or probabilities")
         scale = probability_scale(src)
         return TileInfo(path, src.width, src.height, src.transform, src.crs, src.nodata,
-                        "mask" if scale is None else "probability", src.count, scale or 1.0)
+                        "mask" if scale is None else "probability", src.count, scale or 1.0, dtype.kind == "f")
 
 
 def _aligned(a: TileInfo, b: TileInfo) -> bool:
@@ -179,17 +188,20 @@ def _check_same_grid(infos: Sequence[TileInfo]) -> None:
 
 
 def _check_kind(infos: Sequence[TileInfo]) -> str:
+    """The tiles' one kind; a mosaic cannot mix masks and probability maps (uint8 ones included)."""
     kinds = {i.kind for i in infos}
     if len(kinds) > 1:
-        raise BadInputError(f"{', '.join(str(i.path) for i in infos)}: mixes masks (integers) and probability "
-                            "maps (floats); stitch each kind separately")
+        mask = next(i for i in infos if i.kind == "mask")
+        probability = next(i for i in infos if i.kind == "probability")
+        raise BadInputError(f"{mask.path}: a mask, but {probability.path} is a probability map; "
+                            "stitch each kind separately")
     return kinds.pop()
 
 
 def file_format(path: Path, nodata: float | None, mask_format: MaskFormat) -> str:
     """Resolve the mask format for a whole file, counting its values block by block."""
     counts: dict[int, int] = {}
-    with _open(path) as src:
+    with _open(path) as src, reading(path):
         for _, window in src.block_windows(1):
             for value, count in value_counts(src.read(1, window=window)).items():
                 counts[value] = counts.get(value, 0) + count
@@ -240,7 +252,7 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
     weights: list[str] = []
     for info, (ro, co) in zip(infos, offsets):
         fmt = None if kind == "probability" else file_format(info.path, info.nodata, mask_format)
-        with _open(info.path) as src:
+        with _open(info.path) as src, reading(info.path):
             values = src.read(1)
             label = src.tags().get(WEIGHTS_TAG)
         if label and label not in weights:
@@ -270,6 +282,20 @@ def _warp_grid(infos: Sequence[TileInfo], crs: CRS, res: tuple[float, float]) ->
     return Affine(rx, 0, left, 0, -ry, top), int(round((right - left) / rx)), int(round((top - bottom) / ry))
 
 
+def without_output(paths: Sequence[str | Path], output: str | Path) -> list[Path]:
+    """``paths`` less the output itself, which a re-run into the tiles' folder finds among them (a VRT
+    would then reference itself, and a GeoTIFF count the previous mosaic as one more tile)."""
+    target = Path(output)
+    return [Path(p) for p in paths if not _same_file(Path(p), target)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names are one file: the output may be named relatively, or through a link."""
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and a.samefile(b)
+
+
 def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool = False, crs: str | None = None,
                  res: float | tuple[float, float] | None = None, mask_format: MaskFormat = "auto",
                  overwrite: bool = False, block: int = BLOCK,
@@ -283,7 +309,10 @@ def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool =
     if (crs is None) != (res is None):
         raise ValueError("give both crs and res to reproject, or neither")
     output = Path(output)
-    infos = [tile_info(p) for p in paths]
+    kept = without_output(paths, output)
+    if not kept:
+        raise BadInputError(f"{output}: the only input given is the output itself; name the tiles to mosaic")
+    infos = [tile_info(p) for p in kept]
     kind = _check_kind(infos)
     for info in infos:
         if not is_georeferenced(info.transform, info.crs):
@@ -304,10 +333,10 @@ def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool =
     if vrt:
         with atomic_output(output, overwrite) as temp:
             if warp:
-                tiles = [_warped_tile(i, f, kind, transform, width, height, target_crs) for i, f in zip(infos, formats)]
+                tiles = [_warped_tile(i, kind, transform, width, height, target_crs) for i in infos]
             else:
                 tiles = [(str(i.path.resolve()), (i.width, i.height), o) for i, o in zip(infos, offsets)]
-            temp.write_text(_vrt_xml(infos, tiles, formats, kind, transform, width, height, target_crs))
+            temp.write_text(_vrt_xml(infos, tiles, formats, kind, transform, width, height, target_crs, warp))
     else:
         with atomic_output(output, overwrite) as temp:
             _write_mosaic(temp, infos, formats, kind, transform, width, height, target_crs, offsets, block,
@@ -379,7 +408,9 @@ def _mosaic_block(window, infos, sources, formats, kind, transform, crs, offsets
         road = np.zeros((h, w), bool)
     valid = np.zeros((h, w), bool)
     for index, (info, src, fmt) in enumerate(zip(infos, sources, formats)):
-        values = _tile_block(window, info, src, None if offsets is None else offsets[index], transform, crs, kind)
+        with reading(info.path):
+            values = _tile_block(window, info, src, None if offsets is None else offsets[index], transform, crs,
+                                 kind)
         if values is None:
             continue
         value, tile_valid = _decode(values, info.nodata, fmt, kind, scale=info.scale)
@@ -426,16 +457,35 @@ def _vrt_dataset(width: int, height: int, header: str, data_type: str, nodata: s
             + "\n".join(sources) + "\n  </VRTRasterBand>\n</VRTDataset>\n")
 
 
-def _source_nodata(info: TileInfo, fmt: str | None) -> float | None:
-    return PREDICT_NODATA if fmt == "predict" else info.nodata
+def _warp_nodata(info: TileInfo, kind: str) -> float:
+    """Nodata of a tile warped into the VRT: NaN for probabilities (warped as float32); for masks the
+    tile's own, as ``_tile_block`` reads it, or :data:`WARP_FILL` so outside the tile is never road."""
+    if kind == "probability":
+        return float("nan")
+    return info.nodata if info.nodata is not None else WARP_FILL
 
 
-def _warped_tile(info: TileInfo, fmt: str | None, kind: str, transform: Affine, width: int, height: int,
+def _mask_source_extra(info: TileInfo, fmt: str | None, warped: bool) -> str:
+    """NODATA and LUT of a mask tile's source: its declared nodata is skipped, and for predict masks
+    255 is mapped to the VRT's nodata, so ``max`` ignores it as ``_decode`` does."""
+    nodata = _warp_nodata(info, "mask") if warped else info.nodata
+    return _nodata_xml(nodata) + f"<LUT>{PREDICT_LUT if fmt == 'predict' else BINARY_LUT}</LUT>"
+
+
+def _probability_nodata(info: TileInfo, warped: bool) -> float | None:
+    """NODATA of a probability tile's sources: NaN for warped and for float tiles declaring none."""
+    if warped or (info.nodata is None and info.floating):
+        return float("nan")
+    return info.nodata
+
+
+def _warped_tile(info: TileInfo, kind: str, transform: Affine, width: int, height: int,
                  crs: CRS) -> tuple[str, tuple[int, int], tuple[int, int]]:
     """A tile reprojected onto the mosaic's grid as an inline warped VRT: (XML, (width, height), offset).
 
-    The warped VRT covers only the tile's footprint on the grid. Its nodata is the tile's own, or for
-    0/255 masks without one a value the mask does not use, so outside the footprint is never road.
+    The warped VRT covers only the tile's footprint on the grid and reads the tile with its declared
+    nodata, as ``_tile_block`` does; its own nodata is :func:`_warp_nodata`. Probabilities are warped
+    as float32, so uint8 maps are interpolated before their 1/254 scale, not rounded.
     """
     rx, ry = abs(transform.a), abs(transform.e)
     left, bottom, right, top = transform_bounds(info.crs, crs, *info.bounds)
@@ -443,11 +493,10 @@ def _warped_tile(info: TileInfo, fmt: str | None, kind: str, transform: Affine, 
     col1 = min(width, math.ceil((right - transform.c) / rx))
     row0 = max(0, math.floor((transform.f - top) / ry))
     row1 = min(height, math.ceil((transform.f - bottom) / ry))
-    nodata = _source_nodata(info, fmt)
-    dst_nodata = nodata if nodata is not None else (254 if kind == "mask" else float("nan"))
+    dtype = "float32" if kind == "probability" else None
     with _open(info.path.resolve()) as src, WarpedVRT(
             src, crs=crs, transform=transform @ Affine.translation(col0, row0), width=col1 - col0,
-            height=row1 - row0, src_nodata=nodata, nodata=dst_nodata,
+            height=row1 - row0, src_nodata=info.nodata, nodata=_warp_nodata(info, kind), dtype=dtype,
             resampling=Resampling.bilinear if kind == "probability" else Resampling.nearest) as warped, \
             tempfile.TemporaryDirectory() as folder:
         rasterio.shutil.copy(warped, Path(folder) / "tile.vrt", driver="VRT")
@@ -457,7 +506,8 @@ def _warped_tile(info: TileInfo, fmt: str | None, kind: str, transform: Affine, 
     return ElementTree.tostring(tree.getroot(), encoding="unicode"), (col1 - col0, row1 - row0), (row0, col0)
 
 
-def _vrt_xml(infos, tiles, formats, kind, transform: Affine, width: int, height: int, crs: CRS) -> str:
+def _vrt_xml(infos, tiles, formats, kind, transform: Affine, width: int, height: int, crs: CRS,
+             warped: bool) -> str:
     """A VRT giving the max of the tiles (masks, as 0/1) or the mean of those with data (probabilities).
 
     The mean is ``div`` of two inline VRTs: the sum of the tiles' probabilities, and the number of
@@ -470,14 +520,11 @@ def _vrt_xml(infos, tiles, formats, kind, transform: Affine, width: int, height:
     if kind == "mask":
         sources = []
         for info, (path, size, offset), fmt in zip(infos, tiles, formats):
-            nodata = _source_nodata(info, fmt)
-            if nodata is None and path.startswith("<"):
-                nodata = 254  # the warped tile's fill value (see _warped_tile)
-            sources.append(_complex_source(path, size, offset, _nodata_xml(nodata) + "<LUT>0:0,1:1,255:1</LUT>"))
+            sources.append(_complex_source(path, size, offset, _mask_source_extra(info, fmt, warped)))
         return _vrt_dataset(width, height, header, "Byte", str(PREDICT_NODATA), "max", sources)
     sums, counts = [], []
     for info, (path, size, offset) in zip(infos, tiles):
-        nodata = _nodata_xml(float("nan") if info.nodata is None and path.startswith("<") else info.nodata)
+        nodata = _nodata_xml(_probability_nodata(info, warped))
         scale = f"<ScaleOffset>0</ScaleOffset><ScaleRatio>{info.scale!r}</ScaleRatio>" if info.scale != 1 else ""
         sums.append(_complex_source(path, size, offset, nodata + scale))
         counts.append(_complex_source(path, size, offset, nodata + "<ScaleOffset>1</ScaleOffset>"

@@ -87,3 +87,38 @@ def test_bad_tile_and_existing_output(tmp_path):
     (tmp_path / "m.tif").write_text("keep")
     result = run(a, "-o", tmp_path / "m.tif")
     assert result.exit_code == 1 and "--overwrite" in result.output
+
+
+def test_rerun_into_the_tiles_folder_leaves_out_its_own_output(tmp_path):
+    tiles(tmp_path)
+    out = tmp_path / "mosaic.vrt"
+    assert run(tmp_path, "-o", out, "--vrt").exit_code == 0
+    result = run(tmp_path, "-o", out, "--vrt", "--overwrite")
+    assert result.exception is None and result.exit_code == 0 and "mosaic of 2 tile(s)" in result.output
+    assert "mosaic.vrt" not in out.read_text()
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1)[1], [1, 1, 1, 1, 1, 1, 0, 0, 0])
+    result = run(tmp_path, "-o", tmp_path / "mosaic.tif", "--overwrite")  # the VRT is a tile like any other
+    assert result.exception is None and result.exit_code == 0 and "mosaic of 3 tile(s)" in result.output
+
+
+def test_truncated_tile_is_one_line_and_nothing_written(tmp_path):
+    a, _ = tiles(tmp_path)
+    big = np.random.default_rng(0).choice(np.array([0, 1], np.uint8), (300, 300))
+    bad = write_mask(tmp_path / "t.tif", big, left=600006.0)
+    with open(bad, "r+b") as handle:
+        handle.truncate(bad.stat().st_size // 2)
+    result = CliRunner().invoke(cli, ["stitch", str(a), str(bad), "-o", str(tmp_path / "m.tif")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.output.count("\n") == 1 and result.output.startswith(f"Error: {bad}: cannot read its pixels")
+    assert not (tmp_path / "m.tif").exists()
+
+
+def test_failed_stitch_creates_no_output_directory(tmp_path):
+    a, _ = tiles(tmp_path)
+    other = write_mask(tmp_path / "other.tif", np.zeros((4, 4), np.uint8), crs=CRS.from_epsg(32612))
+    result = run(a, other, "-o", tmp_path / "newdir" / "sub" / "x.tif")
+    assert result.exit_code == 1 and "other.tif" in result.output
+    assert not (tmp_path / "newdir").exists()
+    result = run(a, "-o", tmp_path / "newdir" / "sub" / "x.tif")
+    assert result.exit_code == 0 and (tmp_path / "newdir" / "sub" / "x.tif").is_file()

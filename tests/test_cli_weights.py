@@ -80,7 +80,7 @@ def test_default_weights_offline_error_says_how_to_get_them(runner, tmp_path, mo
 
 def test_export_mindir_writes_the_file_and_air_is_refused_off_ascend(runner, tmp_path):
     write_zoo_checkpoint(tmp_path / "zoo.ckpt")
-    out = tmp_path / "model.mindir"
+    out = tmp_path / "new" / "model.mindir"  # a folder that does not exist yet
     result = runner.invoke(cli, ["export", "--weights", str(tmp_path / "zoo.ckpt"), "--size", "64",
                                  "-o", str(out)])
     assert result.exception is None, result.output
@@ -92,4 +92,4 @@ def test_export_mindir_writes_the_file_and_air_is_refused_off_ascend(runner, tmp
                                  "--size", "64", "-o", str(tmp_path / "model.air")])
     assert result.exit_code == 1 and "AIR export needs an Ascend device" in result.output
     assert not (tmp_path / "model.air").exists()
-    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    assert not [p.name for p in (*tmp_path.iterdir(), *out.parent.iterdir()) if p.name.startswith(".")]  # no leftovers

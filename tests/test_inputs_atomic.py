@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roadseg.atomic import atomic_output
+import roadseg.atomic
+from roadseg.atomic import atomic_output, check_writable
 from roadseg.errors import BadInputError, OutputExistsError
 from roadseg.inputs import collect_inputs, parse_shard, select_shard
 
@@ -78,3 +80,39 @@ def test_atomic_output_has_the_usual_file_mode(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
+
+
+def test_check_writable_creates_nothing_and_atomic_output_creates_the_directories(tmp_path):
+    """A command checks its output before its inputs; failing on an input must leave no empty folders."""
+    target = tmp_path / "new" / "sub" / "x.tif"
+    check_writable(target, overwrite=False)
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output(target) as temp:
+        temp.write_text("x")
+    assert target.read_text() == "x"
+
+
+def test_check_writable_refuses_a_file_in_the_way(tmp_path):
+    blocker = touch(tmp_path / "blocker")
+    expected = f"cannot create output directory {blocker / 'sub'}: {blocker} is not a directory; choose another with -o"
+    with pytest.raises(BadInputError, match=f"^{re.escape(expected)}$"):
+        check_writable(blocker / "sub" / "x.tif", overwrite=False)
+    with pytest.raises(BadInputError, match=f"^{re.escape(f'output directory {blocker} is not a directory')}"):
+        check_writable(blocker / "x.tif", overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+
+
+def test_check_writable_refuses_an_unwritable_ancestor(tmp_path, monkeypatch):
+    """Judged on the nearest folder that exists, since the missing ones would be created in it."""
+    asked = []
+
+    def no_access(path, mode):  # as root (CI containers) os.access says yes to everything
+        asked.append(path)
+        return False
+
+    monkeypatch.setattr(roadseg.atomic.os, "access", no_access)
+    expected = (f"cannot create output directory {tmp_path / 'a' / 'b'}: {tmp_path} is not writable; "
+                "choose another with -o")
+    with pytest.raises(BadInputError, match=f"^{re.escape(expected)}$"):
+        check_writable(tmp_path / "a" / "b" / "x.tif", overwrite=False)
+    assert asked == [tmp_path]

@@ -120,9 +120,13 @@ class TestRefusals:
 
     def test_masks_and_probabilities_mixed(self, tmp_path):
         a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
-        b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.float32), nodata=None)
-        with pytest.raises(BadInputError, match="mixes masks"):
-            stitch_paths([a, b], tmp_path / "m.tif")
+        a2 = write_tif(tmp_path / "a2.tif", np.zeros((4, 4), np.uint8), left=600004.0)
+        b = write_uint8_prob(tmp_path / "b.tif", np.zeros((4, 4), np.float32), left=600008.0)
+        with pytest.raises(BadInputError) as caught:
+            stitch_paths([a, a2, b], tmp_path / "m.tif")
+        message = str(caught.value)
+        assert message == f"{a}: a mask, but {b} is a probability map; stitch each kind separately"
+        assert "a2.tif" not in message and "\n" not in message
 
     def test_not_georeferenced(self, tmp_path):
         png = tmp_path / "x.png"
@@ -288,3 +292,115 @@ def test_reprojected_vrt_matches_the_reprojected_geotiff(tmp_path, kind):
         both = ~np.isnan(values) & ~np.isnan(expected)
         assert np.mean(np.isnan(values) == np.isnan(expected)) > 0.99 and both.mean() > 0.5
         assert np.abs(values[both] - expected[both]).max() < 0.01
+
+
+ZONE12 = CRS.from_epsg(32612)
+
+
+def vrt_and_geotiff(paths, folder, **options):
+    """The pixels of the GeoTIFF mosaic and of the VRT mosaic of ``paths``, which must agree."""
+    stitch_paths(paths, folder / "m.tif", **options)
+    stitch_paths(paths, folder / "m.vrt", vrt=True, **options)
+    return read(folder / "m.tif")[0], read(folder / "m.vrt")[0]
+
+
+@pytest.mark.parametrize("warp", [False, True], ids=["aligned", "warped"])
+def test_vrt_reads_nan_as_nodata_in_float_tiles_declaring_none(tmp_path, warp):
+    """NaN pixels lose to the other tile's data in the VRT too, as in the GeoTIFF."""
+    b = np.full((20, 20), 0.7, np.float32)
+    b[:, :3] = np.nan  # inside a's footprint
+    paths = [write_tif(tmp_path / "a.tif", np.full((20, 20), 0.3, np.float32), left=500000.0, res=10.0,
+                       crs=ZONE12, nodata=None),
+             write_tif(tmp_path / "b.tif", b, left=500100.0, top=3999950.0, res=10.0, crs=ZONE12, nodata=None)]
+    expected, values = vrt_and_geotiff(paths, tmp_path, **({"crs": "EPSG:32612", "res": 10} if warp else {}))
+    np.testing.assert_allclose(expected[5:20, 10:13], 0.3)  # a's value where b has NaN
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    np.testing.assert_allclose(values, expected, atol=1e-6)
+
+
+def mask_tile(encoding, rng):
+    """(values, declared nodata) of a 30x30 mask in one of the encodings auto-detection meets."""
+    if encoding == "predict, nodata 255":
+        return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.6, 0.25, 0.15]), 255
+    if encoding == "predict, no nodata":
+        return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.6, 0.25, 0.15]), None
+    if encoding == "0/1, nodata 0":  # gdal_rasterize -a_nodata 0; read as predict, so 255 is nodata too
+        return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.5, 0.4, 0.1]), 0
+    return rng.choice(np.array([0, 255], np.uint8), (30, 30), p=[0.7, 0.3]), None  # 0/255 binary
+
+
+@pytest.mark.parametrize("warp", [False, True], ids=["aligned", "warped"])
+@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("encoding", ["predict, nodata 255", "predict, no nodata", "0/1, nodata 0",
+                                      "0/255 binary"])
+def test_mask_vrt_gives_the_geotiffs_pixels(tmp_path, encoding, count, warp):
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(count):
+        values, nodata = mask_tile(encoding, rng)
+        paths.append(write_tif(tmp_path / f"t{i}.tif", values, left=500000.0 + 100 * i, top=4000000.0 - 50 * i,
+                               res=10.0, crs=ZONE12, nodata=nodata))
+    expected, values = vrt_and_geotiff(paths, tmp_path, **({"crs": "EPSG:32612", "res": 10} if warp else {}))
+    assert (expected == 1).any() and values.shape == expected.shape
+    np.testing.assert_array_equal(values, expected)
+
+
+def test_warped_uint8_probability_vrt_is_not_rounded_before_scaling(tmp_path):
+    a = np.add.outer(np.linspace(0, 0.5, 40), np.linspace(0, 0.4, 40)).astype(np.float32)
+    b = np.add.outer(np.linspace(0.2, 0.6, 40), np.linspace(0.3, 0.1, 40)).astype(np.float32)
+    paths = [write_uint8_prob(tmp_path / "a.tif", a),
+             write_uint8_prob(tmp_path / "b.tif", b, left=600013.0, top=3999987.0)]
+    expected, values = vrt_and_geotiff(paths, tmp_path, crs="EPSG:32611", res=0.7)
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    np.testing.assert_allclose(values, expected, atol=1e-5)  # rounded to 1/254 first, it was off by 0.002
+
+
+class TestOutputAmongInputs:
+    """A re-run into the tiles' folder finds its previous output among the tiles."""
+
+    def test_vrt_does_not_reference_itself(self, two_masks, tmp_path):
+        out = tmp_path / "m.vrt"
+        stitch_paths(two_masks, out, vrt=True)
+        result = stitch_paths([*two_masks, out], out, vrt=True, overwrite=True)
+        assert result.inputs == [str(p) for p in two_masks] and "m.vrt" not in out.read_text()
+        np.testing.assert_array_equal(read(out)[0], EXPECTED)
+
+    def test_geotiff_leaves_out_the_previous_mosaic(self, tmp_path):
+        a = write_tif(tmp_path / "a.tif", np.full((2, 2), 0.2, np.float32), nodata=np.nan)
+        b = write_tif(tmp_path / "b.tif", np.full((2, 2), 0.6, np.float32), left=600001.0, nodata=np.nan)
+        out = tmp_path / "m.tif"
+        stitch_paths([a, b], out)
+        result = stitch_paths([a, b, tmp_path / "." / "m.tif"], out, overwrite=True)
+        assert result.inputs == [str(a), str(b)]
+        np.testing.assert_allclose(read(out)[0][0], [0.2, 0.4, 0.6], rtol=1e-6)  # not averaged with itself
+
+    def test_only_the_output(self, two_masks, tmp_path):
+        out = tmp_path / "m.vrt"
+        stitch_paths(two_masks, out, vrt=True)
+        with pytest.raises(BadInputError, match="m.vrt: the only input given is the output itself"):
+            stitch_paths([out], out, vrt=True, overwrite=True)
+
+
+def truncated(path, array, **options):
+    """A GeoTIFF cut to half its size, as a broken copy leaves it: the header opens, the pixels do not."""
+    write_tif(path, array, **options)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    return path
+
+
+@pytest.mark.parametrize("case", ["mask", "mask vrt", "probability", "probability warped", "in memory"])
+def test_unreadable_pixels_are_one_error_naming_the_tile(tmp_path, case):
+    good = write_tif(tmp_path / "good.tif", np.zeros((8, 8), np.uint8), left=599992.0)
+    if case.startswith("probability"):
+        good = write_tif(tmp_path / "good.tif", np.zeros((8, 8), np.float32), left=599992.0, nodata=np.nan)
+        bad = truncated(tmp_path / "t.tif", np.random.default_rng(0).random((300, 300), np.float32), nodata=np.nan)
+    else:
+        bad = truncated(tmp_path / "t.tif", np.random.default_rng(0).choice(np.array([0, 1], np.uint8), (300, 300)))
+    options = {"crs": "EPSG:32611", "res": 2.0} if case.endswith("warped") else {}
+    with pytest.raises(BadInputError, match=r"^\S*t.tif: cannot read its pixels \(.+\); the file may be truncated"):
+        if case == "in memory":
+            mosaic_masks([good, bad])
+        else:
+            stitch_paths([good, bad], tmp_path / "m.tif", vrt=case.endswith("vrt"), **options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tif", "t.tif"]

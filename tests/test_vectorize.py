@@ -6,8 +6,10 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from click.testing import CliRunner
 from rasterio.crs import CRS
 
+from roadseg.cli.main import cli
 from roadseg.errors import BadInputError
 from roadseg.geo import reproject_xy
 from roadseg.line_metrics import line_agreement
@@ -187,6 +189,20 @@ class TestFiles:
         assert len(separate.collection["features"]) == 2
         assert {f["properties"]["u"] for f in separate.collection["features"]}.isdisjoint(
             {f["properties"]["v"] for f in separate.collection["features"]})
+
+    @pytest.mark.parametrize("threshold", [None, 0.5])
+    def test_truncated_file_is_one_error(self, tmp_path, threshold):
+        """The header opens but the pixels do not (a broken copy): BadInputError, not rasterio's traceback."""
+        path = write_tif(tmp_path / "t.tif", horizontal_road())
+        with open(path, "r+b") as handle:
+            handle.truncate(path.stat().st_size // 2)
+        with pytest.raises(BadInputError, match=r"t.tif: cannot read its pixels \(.+\); the file may be truncated"):
+            read_mask(path, threshold=threshold)
+        result = CliRunner().invoke(cli, ["vectorize", str(path), "--threshold", "0.5", "-o",
+                                          str(tmp_path / "o.geojson")])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # not a traceback
+        assert result.output.startswith(f"Error: {path}: cannot read its pixels") and result.output.count("\n") == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tif"]
 
 
 def test_spacenet_quality(shared_data):
