@@ -2,6 +2,7 @@ import json
 
 import networkx as nx
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
 from click.testing import CliRunner
@@ -134,6 +135,7 @@ def test_polygons(tmp_path):
     assert feature["geometry"]["type"] == "Polygon" and feature["properties"]["area_m2"] > 300
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the PNG preview
 def test_folder_of_predict_outputs_reads_its_masks_or_with_threshold_its_probabilities(tmp_path):
     """predict writes <stem>_mask, _prob and _preview side by side: the preview is never read as a mask."""
     folder = tmp_path / "out"
