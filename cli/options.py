@@ -24,6 +24,10 @@ json_opt = click.option(
     "--json", "as_json", is_flag=True, default=False, help="Print a machine-readable JSON result.")
 quiet_opt = click.option(
     "--quiet", is_flag=True, default=False, help="No progress bars or summaries (errors still print).")
+mask_format_opt = click.option(
+    "--mask-format", type=click.Choice(["auto", "predict", "binary"]), default="auto", show_default=True,
+    help="predict: 1 road, 0 background, 255 nodata; binary: any non-zero value is road (0/255 masks); "
+         "auto: predict when the nodata tag is 255 or the value 1 occurs.")
 pynative_opt = click.option(
     "--pynative", is_flag=True, default=False,
     help="Debug: run MindSpore in PYNATIVE mode instead of compiling a graph.")

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, overwrite_opt, quiet_opt
+from roadseg.cli.options import json_opt, mask_format_opt, overwrite_opt, quiet_opt
 from roadseg.cli.predict import image_scaling_options
-
-DEFAULT_MAX_SIZE = 2048  # roadseg.preview.DEFAULT_MAX_SIZE, repeated so that --help imports no rasterio
+from roadseg.preview import DEFAULT_MAX_SIZE
 
 
 def _png_path(ctx, param, value: Path) -> Path:
@@ -31,10 +30,7 @@ def _png_path(ctx, param, value: Path) -> Path:
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_SIZE, show_default=True,
               help="Longest side of the preview in pixels (smaller images keep their size).")
 @image_scaling_options
-@click.option("--mask-format", type=click.Choice(["auto", "predict", "binary"]), default="auto",
-              show_default=True,
-              help="predict: 1 road, 0 background, 255 nodata; binary: any non-zero value is road; "
-                   "auto: predict when the nodata tag is 255 or the value 1 occurs.")
+@mask_format_opt
 @overwrite_opt
 @json_opt
 @quiet_opt

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, overwrite_opt, quiet_opt
+from roadseg.cli.options import json_opt, mask_format_opt, overwrite_opt, quiet_opt
 from roadseg.cli.vectorize import CrsType, _report_bad
 
 
@@ -21,8 +21,7 @@ from roadseg.cli.vectorize import CrsType, _report_bad
               help="Reproject every tile to this CRS (EPSG:XXXX); needs --res.")
 @click.option("--res", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Pixel size of the reprojected mosaic, in --crs units; needs --crs.")
-@click.option("--mask-format", type=click.Choice(["auto", "predict", "binary"]), default="auto", show_default=True,
-              help="How integer tiles encode road (see `roadseg vectorize --help`).")
+@mask_format_opt
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Look for tiles in subdirectories too.")
 @overwrite_opt
 @json_opt

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, overwrite_opt, quiet_opt
+from roadseg.cli.options import json_opt, mask_format_opt, overwrite_opt, quiet_opt
 
 
 class CrsType(click.ParamType):
@@ -50,9 +50,7 @@ def _report_bad(paths: list[Path]) -> int:
               help="GeoJSON file to write.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Read inputs as probability maps: road where probability >= this.")
-@click.option("--mask-format", type=click.Choice(["auto", "predict", "binary"]), default="auto", show_default=True,
-              help="predict: 1 road, 0 background, 255 nodata; binary: any non-zero value is road (0/255 masks); "
-                   "auto: predict when the nodata tag is 255 or the value 1 occurs.")
+@mask_format_opt
 @click.option("--min-hole", type=click.FloatRange(min=0), default=20.0, show_default=True,
               help="Fill holes in the mask smaller than this many square metres.")
 @click.option("--min-area", type=click.FloatRange(min=0), default=50.0, show_default=True,
