@@ -88,10 +88,12 @@ def resolve_format(values: np.ndarray, nodata: float | None, mask_format: MaskFo
 
 
 def decode_mask(values: np.ndarray, nodata: float | None, *, mask_format: MaskFormat = "auto",
-                threshold: float | None = None, resolved: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                threshold: float | None = None, resolved: str | None = None,
+                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Turn raw raster values into ``(road, valid)`` boolean arrays.
 
-    With ``threshold`` the values are probabilities: road where ``value >= threshold``. Otherwise they
+    With ``threshold`` the values are probabilities (stored values times ``scale``, 1/254 for predict's
+    uint8 maps): road where ``probability >= threshold``. Otherwise they
     are a mask in ``mask_format`` (``resolved`` skips the auto-detection, e.g. for later windows of a
     file already inspected).
     """
@@ -102,7 +104,7 @@ def decode_mask(values: np.ndarray, nodata: float | None, *, mask_format: MaskFo
     if values.dtype.kind == "f":
         valid &= ~np.isnan(values)
     if threshold is not None:
-        return valid & (values >= threshold), valid
+        return valid & ((values * scale if scale != 1.0 else values) >= threshold), valid
     if values.dtype.kind == "f":
         raise ValueError("a floating-point raster is a probability map: give a threshold to read it as a mask")
     kind = resolved or resolve_format(values, nodata, mask_format)
@@ -135,11 +137,7 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
     if values.dtype.kind not in "uif":
         raise BadInputError(f"{path}: unsupported pixel type {values.dtype}; expected an integer mask")
     try:
-        if scale is not None and scale != 1.0:
-            valid = values != nodata if nodata is not None else np.ones(values.shape, bool)
-            road, valid = valid & (values * scale >= threshold), valid
-        else:
-            road, valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
+        road, valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold, scale=scale or 1.0)
     except ValueError as error:
         raise BadInputError(f"{path}: {error}") from error
     return MaskRaster(road=road, valid=valid, transform=transform, crs=crs, source=str(path), weights=weights)

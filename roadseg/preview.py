@@ -37,7 +37,7 @@ from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
 from roadseg.geo import is_georeferenced, reproject_xy
 from roadseg.mask_io import MaskFormat, decode_mask
-from roadseg.raster_open import open_raster, probability_scale
+from roadseg.raster_open import open_raster, probability_scale, reading
 from roadseg.raster_read import RasterSource, Scale, io_env
 
 DEFAULT_MAX_SIZE = 2048
@@ -314,11 +314,6 @@ class PreviewResult:
                 "lines_drawn": self.lines_drawn}
 
 
-def _read_failed(path: Path, error: Exception) -> BadInputError:
-    detail = error.__cause__ or error
-    return BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({detail})")
-
-
 def _read_image(path: Path, max_size: int, bands, scale, scale_range
                 ) -> tuple[np.ndarray, np.ndarray, _Grid]:
     """The image decimated to the preview size, scaled to 0-255 as predict scales it, and its validity."""
@@ -326,23 +321,8 @@ def _read_image(path: Path, max_size: int, bands, scale, scale_range
         plain = source.is_plain_image
         grid = _Grid(path, source.height, source.width, None if plain else source.crs,
                      Affine.identity() if plain else source.transform)
-        chosen, scaling, has_mask = source.bands, source.scaling, source.has_mask
-    shape = preview_shape(grid.height, grid.width, max_size)
-    unique = sorted(set(chosen))
-    order = [unique.index(band) for band in chosen]
-    with open_raster(path, "give a GeoTIFF, JPEG or PNG image") as dataset:
-        try:
-            values = dataset.read(unique, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
-            masks = (dataset.read_masks(unique, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
-                     if has_mask else None)
-        except RasterioError as error:
-            raise _read_failed(path, error) from error
-    values = values[order]
-    valid = np.ones(shape, bool) if masks is None else (masks > 0).any(axis=0)
-    if np.issubdtype(values.dtype, np.floating):
-        valid &= np.isfinite(values).all(axis=0)
-    rgb = np.rint(scaling.apply(values)).astype(np.uint8)
-    return np.ascontiguousarray(np.transpose(rgb, (1, 2, 0))), valid, grid
+        rgb, valid = source.read_decimated(preview_shape(grid.height, grid.width, max_size))
+    return np.rint(rgb).astype(np.uint8), valid, grid
 
 
 def _corners(transform: Affine, height: int, width: int) -> np.ndarray:
@@ -375,15 +355,13 @@ def _read_mask(path: Path, grid: _Grid, shape: tuple[int, int], mask_format: Mas
         if why is not None:
             raise BadInputError(f"{path}: not on the grid of {grid.path} ({why}); give the mask predicted "
                                 "from this image")
-        try:
+        with reading(path):
             values = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
-        except RasterioError as error:
-            raise _read_failed(path, error) from error
         nodata, scale = dataset.nodata, probability_scale(dataset)
     # probabilities (floats, predict's tagged uint8 maps): road where value * scale >= 0.5
-    threshold = None if scale is None else PROBABILITY_THRESHOLD / scale
+    threshold = None if scale is None else PROBABILITY_THRESHOLD
     try:
-        road, _valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold)
+        road, _valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold, scale=scale or 1.0)
     except ValueError as error:
         raise BadInputError(f"{path}: {error}") from error
     return road

@@ -51,8 +51,7 @@ def reading(path: str | Path) -> Iterator[None]:
     except (RasterioError, CPLE_BaseError) as error:
         cause = error.__cause__ or error.__context__
         reason = " ".join(str(cause if isinstance(cause, CPLE_BaseError) else error).split()).rstrip(".")
-        raise BadInputError(f"{path}: cannot read its pixels ({reason}); the file may be truncated or "
-                            "corrupt") from error
+        raise BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({reason})") from error
 
 
 def probability_scale(dataset) -> float | None:

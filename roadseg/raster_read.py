@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError
-from roadseg.raster_open import open_raster
+from roadseg.raster_open import open_raster, reading
 from roadseg.windows import reflect_indices
 
 GDAL_CACHE_MB = 64
@@ -189,26 +188,28 @@ class RasterSource:
         order = self._order
         return Scaling(tuple(lows[i] for i in order), tuple(highs[i] for i in order))  # type: ignore[arg-type]
 
-    def _decimated(self) -> tuple[np.ndarray, np.ndarray]:
-        """A nearest-neighbour read of the chosen bands no larger than ``STATS_SIZE`` on a side."""
-        shape = _decimated_shape(self.height, self.width)
-        try:
+    def _read_shape(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster's distinct chosen bands read nearest-neighbour at ``shape`` (raw values), and
+        which pixels are valid (mask and finite)."""
+        with reading(self.path):
             values = self._dataset.read(self._unique, out_shape=(len(self._unique), *shape),
-                                        resampling=Resampling.nearest).astype(np.float64)
-            if self._has_mask:
-                masks = self._dataset.read_masks(self._unique, out_shape=(len(self._unique), *shape),
-                                                 resampling=Resampling.nearest)
-                valid = (masks > 0).any(axis=0)
-            else:
-                valid = np.ones(shape, bool)
-        except RasterioError as error:
-            raise self._read_error(error) from error
+                                        resampling=Resampling.nearest)
+            masks = (self._dataset.read_masks(self._unique, out_shape=(len(self._unique), *shape),
+                                              resampling=Resampling.nearest) if self._has_mask else None)
+        valid = np.ones(shape, bool) if masks is None else (masks > 0).any(axis=0)
         return values, valid & np.isfinite(values).all(axis=0)
 
+    def _decimated(self) -> tuple[np.ndarray, np.ndarray]:
+        """A nearest-neighbour read of the chosen bands no larger than ``STATS_SIZE`` on a side."""
+        values, valid = self._read_shape(_decimated_shape(self.height, self.width))
+        return values.astype(np.float64), valid
+
     # -- reading --------------------------------------------------------------------------------------
-    def _read_error(self, error: Exception) -> BadInputError:
-        detail = error.__cause__ or error  # rasterio's "Read failed" wraps GDAL's own message
-        return BadInputError(f"{self.path}: reading failed, the file may be truncated or corrupt ({detail})")
+    def read_decimated(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster as ``(H, W, 3)`` float32 RGB in 0-255 read nearest-neighbour at ``shape``, and
+        its validity: a quick look (``roadseg preview``) scaled as the windows are."""
+        values, valid = self._read_shape(shape)
+        return np.ascontiguousarray(np.transpose(self.scaling.apply(values[self._order]), (1, 2, 0))), valid
 
     def read_window(self, y: int, x: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """``(size, size, 3)`` float32 RGB in 0-255 and ``(size, size)`` validity, reflected past edges."""
@@ -220,11 +221,9 @@ class RasterSource:
         cols = reflect_indices(x, width, self.width)
         row0, col0 = int(rows.min()), int(cols.min())
         window = Window(col0, row0, int(cols.max()) - col0 + 1, int(rows.max()) - row0 + 1)
-        try:
+        with reading(self.path):
             block = self._dataset.read(self._unique, window=window)
             masks = self._dataset.read_masks(self._unique, window=window) if self._has_mask else None
-        except RasterioError as error:
-            raise self._read_error(error) from error
         index = np.ix_(rows - row0, cols - col0)
         chw = self.scaling.apply(block[self._order][(slice(None), *index)])
         valid = np.ones((height, width), bool) if masks is None else (masks > 0).any(axis=0)[index]
