@@ -126,16 +126,12 @@ def graph_from_lines(lines: Iterable[LineString], *, tolerance: float = 1e-3,
 
 def _crs_of(data: Mapping[str, Any], where: str = "GeoJSON"):
     """The CRS a GeoJSON's coordinates are in: its (pre-RFC 7946) ``crs`` member, else lon/lat WGS 84."""
-    from rasterio.crs import CRS
-    from rasterio.errors import CRSError
+    from roadseg.geo import geojson_member_crs
 
-    member = data.get("crs")
-    name = member.get("properties", {}).get("name") if isinstance(member, Mapping) else None
     try:
-        return CRS.from_user_input(str(name) if name else "OGC:CRS84")
-    except CRSError as error:
-        raise BadInputError(f"{where}: unknown CRS {name!r} in its 'crs' member; "
-                            "give coordinates in longitude/latitude (RFC 7946)") from error
+        return geojson_member_crs(data)
+    except ValueError as error:
+        raise BadInputError(f"{where}: {error}; give coordinates in longitude/latitude (RFC 7946)") from error
 
 
 def _lines_of(data: Mapping[str, Any], where: str = "GeoJSON") -> tuple[list[LineString], int]:

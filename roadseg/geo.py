@@ -11,17 +11,31 @@ Web Mercator metres, which grow with latitude).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
 WGS84_A = 6378137.0
 WGS84_F = 1 / 298.257223563
 WGS84_E2 = WGS84_F * (2 - WGS84_F)
 LONLAT = CRS.from_epsg(4326)
+
+
+def geojson_member_crs(data: Mapping[str, Any]) -> CRS:
+    """The CRS a GeoJSON's coordinates are in: its (pre-RFC 7946) ``crs`` member, else longitude/latitude
+    WGS 84 (``OGC:CRS84``, longitude first). Raises ValueError for a name PROJ does not know."""
+    member = data.get("crs")
+    name = member.get("properties", {}).get("name") if isinstance(member, Mapping) else None
+    try:
+        return CRS.from_user_input(str(name) if name else "OGC:CRS84")
+    except CRSError as error:
+        raise ValueError(f"unknown CRS {name!r} in its 'crs' member") from error
 
 
 def is_georeferenced(transform: Affine | None, crs: CRS | None) -> bool:

@@ -30,12 +30,12 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from skimage.draw import line as draw_line
 
 from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
-from roadseg.geo import is_georeferenced, reproject_xy
+from roadseg.geo import geojson_member_crs, is_georeferenced, reproject_xy
 from roadseg.mask_io import MaskFormat, decode_mask
 from roadseg.raster_open import open_raster, probability_scale, reading
 from roadseg.raster_read import RasterSource, Scale, io_env
@@ -49,7 +49,6 @@ ROAD_COLOUR = (255, 255, 0)  # yellow: stands out on magenta and on grey imagery
 ROAD_WIDTH = 2
 NODATA_COLOUR = (40, 40, 40)  # dark grey
 PROBABILITY_THRESHOLD = 0.5
-LONLAT_RFC7946 = "OGC:CRS84"
 
 
 # -- compositing (pure numpy) -------------------------------------------------------------------------
@@ -263,12 +262,7 @@ def geojson_crs(data: Mapping[str, Any]) -> CRS | None:
     7946) ``crs`` member, else longitude/latitude WGS 84. Raises ValueError for an unknown CRS name."""
     if data.get("coordinates") == "pixel":
         return None
-    member = data.get("crs")
-    name = member.get("properties", {}).get("name") if isinstance(member, Mapping) else None
-    try:
-        return CRS.from_user_input(str(name) if name else LONLAT_RFC7946)
-    except CRSError as error:
-        raise ValueError(f"unknown CRS {name!r} in its 'crs' member") from error
+    return geojson_member_crs(data)
 
 
 # -- file I/O -------------------------------------------------------------------------------------------
