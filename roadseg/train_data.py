@@ -100,17 +100,15 @@ def _match(images: dict[str, Path], masks: dict[str, Path], where: Path, pattern
 
 
 def _shape(path: Path) -> tuple[int, int, int]:
-    """(bands, height, width) from the file header; raises BadInputError for unreadable files."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    """(bands, height, width) from the file header; raises BadInputError for unreadable files (the
+    caller's :class:`DataProblem` names the file)."""
+    from roadseg.raster_open import open_raster
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                return src.count, src.height, src.width
-    except RasterioIOError as error:
-        raise BadInputError(f"unreadable ({error})") from error
+        with open_raster(path) as src:
+            return src.count, src.height, src.width
+    except BadInputError as error:
+        raise BadInputError(f"unreadable ({error.__cause__})") from error
 
 
 def check_pairs(scan: PairScan) -> PairScan:
@@ -162,18 +160,12 @@ def split_validation(pairs: Sequence[TrainPair], fraction: float, seed: int
 
 def read_pair(pair: TrainPair) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 RGB and (H, W) float32 0/1 mask (value/255 >= 0.5 is road; 0/1 masks as such)."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    from roadseg.raster_open import open_raster, reading
 
     arrays = []
     for path, bands in ((pair.image, [1, 2, 3]), (pair.mask, [1])):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with rasterio.open(path) as src:
-                    arrays.append(src.read(bands))
-        except RasterioIOError as error:
-            raise BadInputError(f"{path}: unreadable during training ({error})") from error
+        with open_raster(path, "it changed since training started; restore it and --resume") as src, reading(path):
+            arrays.append(src.read(bands))
     image, mask = arrays
     if image.dtype != np.uint8:
         raise BadInputError(f"{pair.image}: pixel type {image.dtype}; training needs 8-bit RGB images")
