@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import http.client
 import json
 import os
@@ -30,6 +29,9 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from roadseg.download import download, sha256_of
+from roadseg.errors import RoadsegError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ROADSEG_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -63,16 +65,8 @@ def run(*args: str, check: bool = True, echo: bool = True) -> subprocess.Complet
     return result
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() and _sha256(folder / name) == digest
+    return all((folder / name).is_file() and sha256_of(folder / name) == digest
                for name, digest in SAMPLE_FILES.items())
 
 
@@ -90,11 +84,7 @@ def _wheel_url() -> str:
 
 def _download_wheel(dest: Path) -> None:
     with tempfile.TemporaryDirectory(dir=dest.parent) as folder:
-        wheel = Path(folder) / WHEEL
-        with urllib.request.urlopen(_wheel_url(), timeout=60) as response, open(wheel, "wb") as out:
-            shutil.copyfileobj(response, out, 1 << 20)
-        if _sha256(wheel) != WHEEL_SHA256:
-            raise OSError(f"{WHEEL}: sha256 mismatch (a corrupt download or a changed file)")
+        wheel = download(_wheel_url(), Path(folder) / WHEEL, sha256=WHEEL_SHA256)  # streamed, checked
         with zipfile.ZipFile(wheel) as archive:
             for name in SAMPLE_FILES:
                 with archive.open(f"solaris/data/{name}") as src, open(Path(folder) / name, "wb") as out:
@@ -112,7 +102,8 @@ def get_sample(dest: Path) -> Path:
     say(f"downloading {WHEEL} from {INDEX} (17.8 MB) and unpacking its road sample (not installing it)")
     try:
         _download_wheel(dest)
-    except (OSError, http.client.HTTPException, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+    except (RoadsegError, OSError, http.client.HTTPException, KeyError, zipfile.BadZipFile,
+            json.JSONDecodeError) as error:
         local = SHARED_DATA / "spacenet-vegas-pan"
         if not (local / "road_mask_input.tif").is_file():
             sys.exit(f"demo: cannot download the sample imagery ({error}); check the network to PyPI, or set "
