@@ -158,13 +158,6 @@ def gather_data(config: TrainConfig):
 # ---------------------------------------------------------------------------------------------- MindSpore
 
 
-def _configure(device: str, device_id: int) -> str:
-    """Put MindSpore on ``device`` in GRAPH mode (a runtime already on that device is kept)."""
-    from roadseg.devices import configure_mindspore
-
-    return configure_mindspore(device, device_id)
-
-
 def _distributed() -> tuple[int, int]:
     """Join msrun's worker group when launched by it; (rank, group size), (0, 1) otherwise.
 
@@ -279,12 +272,13 @@ def _road_iou(network, pairs, crop: int | None, convention: InputConvention) -> 
     """Road IoU (class 1) over the validation images, centre-cropped to ``crop`` or to a multiple of 32."""
     import mindspore as ms
 
+    from roadseg.pixel_metrics import confusion_matrix
     from roadseg.train_data import read_pair
 
     if not pairs:
         return None
     network.set_train(False)
-    tp = fp = fn = 0
+    matrix = np.zeros((2, 2), np.int64)  # m[true, predicted]
     for pair in pairs:
         image, mask = read_pair(pair)
         height, width = mask.shape
@@ -294,11 +288,9 @@ def _road_iou(network, pairs, crop: int | None, convention: InputConvention) -> 
         top, left = (height - h) // 2, (width - w) // 2
         image, mask = image[top:top + h, left:left + w], mask[top:top + h, left:left + w] > 0.5
         prob = network(ms.Tensor(convention.to_network(image)[None])).asnumpy()[0, 0]
-        pred = prob > 0.5
-        tp += int(np.sum(pred & mask))
-        fp += int(np.sum(pred & ~mask))
-        fn += int(np.sum(~pred & mask))
+        matrix += confusion_matrix(prob > 0.5, mask)
     network.set_train(True)
+    tp, fp, fn = int(matrix[1, 1]), int(matrix[0, 1]), int(matrix[1, 0])
     return tp / (tp + fp + fn) if tp + fp + fn else 1.0
 
 
@@ -309,6 +301,7 @@ class _Loop:
                  progress: ProgressCallback | None) -> None:
         import mindspore as ms
 
+        from roadseg.devices import configure_mindspore
         from roadseg.network import build_network
 
         self.config = config
@@ -316,7 +309,7 @@ class _Loop:
         self.run_dir = Path(config.output)
         self.data = gather_data(config)  # every data problem is reported before MindSpore starts
         device_id = int(os.environ.get("DEVICE_ID", config.device_id))
-        self.device = _configure(config.device, device_id)
+        self.device = configure_mindspore(config.device, device_id)
         self.rank, self.size = _distributed()
         self.writer = self.rank == 0
         self.progress = progress if self.writer else None

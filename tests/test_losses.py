@@ -12,9 +12,9 @@ pytestmark = pytest.mark.mindspore
 @pytest.fixture(scope="module", autouse=True)
 def _cpu():
     # choose the device before the first kernel runs: MindSpore refuses set_device afterwards
-    from roadseg.train import _configure
+    from roadseg.devices import configure_mindspore
 
-    _configure("CPU", 0)
+    configure_mindspore("CPU", 0)
 
 
 def _loss(prob, target):

@@ -273,13 +273,14 @@ def test_forty_steps_on_real_crops_learn_roads(shared_data, tmp_path):
     import mindspore as ms
 
     from roadseg.convention import ZOO_CONVENTION
+    from roadseg.devices import configure_mindspore
     from roadseg.network import build_network
-    from roadseg.train import StepEvent, _configure, _road_iou, gather_data, run_training
+    from roadseg.train import StepEvent, _road_iou, gather_data, run_training
 
     crops = _road_crops(shared_data / "deepglobe" / "train", tmp_path / "crops", per_image=1)
     config = _config(tmp_path, crops, "run", epochs=20, val_dir=str(crops), workers=2, seed=0, lr=1e-3,
                      augment=False)
-    _configure("CPU", 0)
+    configure_mindspore("CPU", 0)
     ms.set_seed(config.seed)
     before = _road_iou(build_network("dlinknet34"), gather_data(config).valid, None, ZOO_CONVENTION)
     events = []
