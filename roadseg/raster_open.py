@@ -12,6 +12,7 @@ GDAL show probabilities; without the tag such a file would look like an 8-bit ma
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +28,15 @@ CONTENT_TAG = "ROADSEG_CONTENT"
 WEIGHTS_TAG = "ROADSEG_WEIGHTS"  # which weights predict used (see roadseg.predict._provenance)
 PROBABILITY = "probability"
 MASK = "mask"
+# warnings.catch_warnings swaps the process-wide filter list: two threads (the training data
+# pipeline's workers) entering and leaving it at once can restore each other's filters mid-open.
+_FILTERS_LOCK = threading.Lock()
 
 
 def open_raster(path: str | Path, hint: str = ""):
     """``rasterio.open(path)`` for reading; :class:`BadInputError` naming the file when it fails."""
     try:
-        with warnings.catch_warnings():
+        with _FILTERS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(path)
     except RasterioError as error:
