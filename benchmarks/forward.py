@@ -32,7 +32,7 @@ def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> d
     if case == "api":
         call = lambda: model.predict_rgb(rgb)  # noqa: E731
     else:
-        import mindspore as ms
+        from roadseg.mindspore_runtime import ms
 
         tensor = ms.Tensor(model.convention.to_network(rgb)[None])
         call = lambda: model.network(tensor).asnumpy()  # noqa: E731

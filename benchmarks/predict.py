@@ -38,10 +38,9 @@ MEMORY_LIMIT_MB = 3 * 1024
 
 
 def random_checkpoint(folder: Path) -> Path:
-    import mindspore as ms
-
     from roadseg.checkpoint import save_checkpoint
     from roadseg.convention import ZOO_CONVENTION
+    from roadseg.mindspore_runtime import ms
     from roadseg.network import DLinkNet34
 
     ms.set_seed(0)

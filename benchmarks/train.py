@@ -47,10 +47,8 @@ def bench_roadseg(data: Path, out: Path, steps: int, batch: int) -> list[float]:
 
 
 def bench_bare(steps: int, batch: int, size: int) -> list[float]:
-    import mindspore as ms
-    from mindspore import nn
-
     from roadseg.losses import BceDiceLoss
+    from roadseg.mindspore_runtime import ms, nn
     from roadseg.network import build_network
 
     ms.set_seed(0)
@@ -89,7 +87,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     args = parser.parse_args()
 
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)

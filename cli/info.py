@@ -11,10 +11,10 @@ from roadseg.cli.options import json_opt
 
 
 def gather_info() -> dict:
-    import mindspore
-
     from roadseg import __version__
     from roadseg.devices import usable_devices
+    from roadseg.mindspore_runtime import CPU_ISA
+    from roadseg.mindspore_runtime import ms as mindspore
     from roadseg.registry import REGISTRY, cache_dir, cached_path
 
     return {
@@ -22,6 +22,7 @@ def gather_info() -> dict:
         "mindspore": mindspore.__version__,
         "python": platform.python_version(),
         "devices": usable_devices(),
+        "cpu_isa": CPU_ISA.as_dict(),
         "cache_dir": str(cache_dir()),
         "weights": [{"name": entry.name, "arch": entry.arch, "sha256": entry.sha256,
                      "cached": cached_path(entry).is_file(), "path": str(cached_path(entry))}
@@ -40,6 +41,9 @@ def info(as_json: bool) -> None:
     click.echo(f"roadseg    {facts['roadseg']}")
     click.echo(f"mindspore  {facts['mindspore']} (Python {facts['python']})")
     click.echo(f"devices    {', '.join(facts['devices'])} (auto picks {facts['devices'][0]})")
+    isa = facts["cpu_isa"]
+    shown = "oneDNN's own choice" if isa["isa"] == "DEFAULT" else f"ONEDNN_MAX_CPU_ISA={isa['isa']}"
+    click.echo(f"cpu isa    {shown} ({isa['source']}: {isa['reason']})")
     click.echo(f"cache      {facts['cache_dir']}")
     for entry in facts["weights"]:
         state = "cached" if entry["cached"] else "not cached"

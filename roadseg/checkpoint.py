@@ -66,7 +66,7 @@ def is_training_state(name: str) -> bool:
 
 def read_checkpoint(path: Path | str) -> CheckpointContents:
     """Load a MindSpore checkpoint file into numpy arrays; one-line :class:`WeightsError` if unreadable."""
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     path = Path(path)
     if not path.is_file():
@@ -115,7 +115,7 @@ def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tupl
 
 def load_into(network, contents: CheckpointContents, arch: str) -> None:
     """Check ``contents`` against ``network`` and copy every tensor into it."""
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     check_tensors(contents.tensors, expected_shapes(network), str(contents.path), arch)
     parameters = {name: ms.Parameter(ms.Tensor(array), name=name) for name, array in contents.tensors.items()}
@@ -130,7 +130,7 @@ def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputCo
     tensors or numbers become checkpoint tensors, strings (e.g. JSON) become string entries that
     :func:`read_checkpoint` returns in ``metadata``.
     """
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     path = Path(path)
     if path.suffix != ".ckpt":

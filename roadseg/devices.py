@@ -22,9 +22,9 @@ def canonical_device(name: str) -> str:
 
 def usable_devices() -> list[str]:
     """Devices the installed MindSpore can run on here, in preference order (CPU is always usable)."""
-    from mindspore import hal
+    from roadseg.mindspore_runtime import ms
 
-    return [device for device in DEVICE_ORDER if device == "CPU" or hal.is_available(device)]
+    return [device for device in DEVICE_ORDER if device == "CPU" or ms.hal.is_available(device)]
 
 
 def resolve_device(requested: str) -> str:
@@ -46,7 +46,7 @@ def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = Fal
     GRAPH mode compiles the network once per input shape and runs it fastest; PYNATIVE runs op by op,
     for debugging.
     """
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     resolved = resolve_device(device)
     try:

@@ -23,7 +23,7 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
     MindSpore appends the format's suffix itself, so the export runs in a temporary directory and the
     finished file is moved to ``output``; a failed export leaves nothing behind.
     """
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     file_format = file_format.upper()
     if file_format not in FORMATS:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from mindspore import nn, ops
+
+from roadseg.mindspore_runtime import nn, ops
 
 #: Keeps log() finite where the sigmoid saturates at exactly 0 or 1.
 EPS = 1e-7

@@ -37,7 +37,7 @@ class RoadModel:
         Runs ``batch_size`` inputs per call; a short last chunk is padded to the full batch so GRAPH
         mode reuses the graph it compiled for that shape instead of compiling another.
         """
-        import mindspore as ms
+        from roadseg.mindspore_runtime import ms
 
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3:

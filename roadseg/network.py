@@ -15,8 +15,8 @@ avoids two defects of MindSpore's CPU ``Conv2dTranspose`` seen on 2.10: a wrong 
 from __future__ import annotations
 
 import numpy as np
-from mindspore import Parameter, Tensor, nn, ops
-from mindspore.common.initializer import HeUniform, initializer
+
+from roadseg.mindspore_runtime import HeUniform, Parameter, Tensor, initializer, nn, ops
 
 ZOO_BN_MOMENTUM = 0.9
 

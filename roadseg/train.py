@@ -166,12 +166,11 @@ def _distributed() -> tuple[int, int]:
     """
     if os.environ.get("MS_ROLE") not in ("MS_WORKER", "MS_SCHED") or "MS_WORKER_NUM" not in os.environ:
         return 0, 1
-    import mindspore as ms
-    from mindspore.communication import get_group_size, get_rank, init
+    from roadseg.mindspore_runtime import ms
 
-    init()
+    ms.communication.init()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
-    return get_rank(), get_group_size()
+    return ms.communication.get_rank(), ms.communication.get_group_size()
 
 
 def parameter_digest(network) -> str:
@@ -188,7 +187,7 @@ def _snapshot(network) -> dict[str, np.ndarray]:
 
 
 def _restore(network, arrays: dict[str, np.ndarray]) -> None:
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     for parameter in network.get_parameters():
         parameter.set_data(ms.Tensor(arrays[parameter.name]))
@@ -211,9 +210,8 @@ def load_backbone(network, path: Path | str) -> int:
     Accepts the MindSpore model zoo's ResNet names (``conv1``, ``bn1``, ``layerN.i.*``,
     ``down_sample_layer``) with or without a ``backbone.``/``network.`` prefix.
     """
-    import mindspore as ms
-
     from roadseg.checkpoint import read_checkpoint
+    from roadseg.mindspore_runtime import ms
 
     contents = read_checkpoint(path)
     targets = {p.name: p for p in network.get_parameters()}
@@ -244,9 +242,8 @@ def load_backbone(network, path: Path | str) -> int:
 
 def _build_train_cell(network, device: str, lr: float):
     """float32 ``TrainOneStepCell`` on CPU; O2 mixed precision with dynamic loss scaling elsewhere."""
-    from mindspore import amp, nn
-
     from roadseg.losses import BceDiceLoss
+    from roadseg.mindspore_runtime import amp, nn
 
     optimizer = nn.Adam(network.trainable_params(), learning_rate=lr)
     if device == "CPU":
@@ -260,9 +257,8 @@ def mixed_precision_train_cell(network, optimizer, loss_scale_manager):
     Split out so the O2 graph can be compiled and run in a test on the CPU, where MindSpore accepts only
     a fixed loss scale: what differs on an accelerator is the dynamic loss-scale manager alone.
     """
-    from mindspore import amp
-
     from roadseg.losses import BceDiceLoss
+    from roadseg.mindspore_runtime import amp
 
     return amp.build_train_network(network, optimizer, BceDiceLoss(), level=MIXED_PRECISION_LEVEL,
                                    loss_scale_manager=loss_scale_manager)
@@ -270,8 +266,7 @@ def mixed_precision_train_cell(network, optimizer, loss_scale_manager):
 
 def _road_iou(network, pairs, crop: int | None, convention: InputConvention) -> float | None:
     """Road IoU (class 1) over the validation images, centre-cropped to ``crop`` or to a multiple of 32."""
-    import mindspore as ms
-
+    from roadseg.mindspore_runtime import ms
     from roadseg.pixel_metrics import confusion_matrix
     from roadseg.train_data import read_pair
 
@@ -299,9 +294,8 @@ class _Loop:
 
     def __init__(self, config: TrainConfig, resume: bool, overwrite: bool,
                  progress: ProgressCallback | None) -> None:
-        import mindspore as ms
-
         from roadseg.devices import configure_mindspore
+        from roadseg.mindspore_runtime import ms
         from roadseg.network import build_network
 
         self.config = config
@@ -384,7 +378,7 @@ class _Loop:
             self._truncate_metrics()
 
     def _load_training_state(self) -> None:
-        import mindspore as ms
+        from roadseg.mindspore_runtime import ms
 
         saved = self._contents.training_state
         for parameter in _training_parameters(self.train_cell):
@@ -437,8 +431,7 @@ class _Loop:
         """Average a float32 vector over all ranks (one AllReduce); the vector itself on one device."""
         if self.size == 1:
             return values
-        import mindspore as ms
-        from mindspore import nn, ops
+        from roadseg.mindspore_runtime import ms, nn, ops
 
         if self._mean is None:
             class _Mean(nn.Cell):
@@ -462,7 +455,7 @@ class _Loop:
         """
         if self.size == 1:
             return local_loss
-        import mindspore as ms
+        from roadseg.mindspore_runtime import ms
 
         buffers = [p for p in self.network.get_parameters() if not p.requires_grad]
         flat = np.concatenate([np.array([local_loss], np.float32)]
@@ -502,7 +495,7 @@ class _Loop:
         return self.sync_epoch(self.loss_sum / max(self.step, 1))
 
     def finish_epoch(self, mean_loss: float, seconds: float) -> tuple[EpochRecord, bool, str]:
-        import mindspore as ms
+        from roadseg.mindspore_runtime import ms
 
         val_iou = _road_iou(self.network, self.data.valid, self.config.crop, self.convention) \
             if self.writer else None

@@ -224,7 +224,9 @@ class AugmentedSource:
 def make_dataset(source: AugmentedSource, batch_size: int, *, workers: int = 2,
                  multiprocessing: bool = False):
     """A batched ``mindspore.dataset.GeneratorDataset`` over ``source`` in its own order (no reshuffle)."""
-    import mindspore.dataset as ds
+    from roadseg.mindspore_runtime import ms
+
+    ds = ms.dataset
 
     dataset = ds.GeneratorDataset(source, column_names=["image", "mask"], shuffle=False,
                                   num_parallel_workers=max(1, workers),

@@ -27,7 +27,7 @@ def reference_params(arch: str) -> list[tuple[str, tuple[int, ...], str]]:
 def write_zoo_checkpoint(path: Path, arch: str = "dlinknet34", *, seed: int = 0, drop: str | None = None,
                          reshape: str | None = None, optimizer: bool = False) -> dict[str, np.ndarray]:
     """A checkpoint with the zoo's names and shapes and random values, as the zoo's code would save it."""
-    import mindspore as ms
+    from roadseg.mindspore_runtime import ms
 
     rng = np.random.default_rng(seed)
     tensors: dict[str, np.ndarray] = {}

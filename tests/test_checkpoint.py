@@ -7,7 +7,6 @@ import pytest
 
 from tests.helpers_ckpt import write_zoo_checkpoint
 
-ms = pytest.importorskip("mindspore")
 pytestmark = pytest.mark.mindspore
 
 from roadseg.checkpoint import load_into, read_checkpoint, save_checkpoint  # noqa: E402

@@ -216,9 +216,8 @@ class TestPreview:
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
     """A roadseg checkpoint of DLinkNet34 with random weights (the lead's save_checkpoint)."""
-    import mindspore as ms
-
     from roadseg.checkpoint import save_checkpoint
+    from roadseg.mindspore_runtime import ms
     from roadseg.network import DLinkNet34
 
     ms.set_seed(3)

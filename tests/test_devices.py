@@ -44,16 +44,18 @@ def test_unknown_device_name_is_refused():
 
 
 def test_configure_keeps_a_runtime_already_started_on_the_same_device():
-    import mindspore as ms
     import numpy as np
+
+    from roadseg.mindspore_runtime import ms
 
     ms.ops.relu(ms.Tensor(np.ones(2, np.float32)))  # a kernel runs: MindSpore fixes the device
     assert devices.configure_mindspore("CPU", 0) == "CPU"
 
 
 def test_configure_refuses_to_switch_a_started_runtime(monkeypatch):
-    import mindspore as ms
     import numpy as np
+
+    from roadseg.mindspore_runtime import ms
 
     ms.ops.relu(ms.Tensor(np.ones(2, np.float32)))
     monkeypatch.setattr(devices, "resolve_device", lambda requested: "CPU")

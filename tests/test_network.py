@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from roadseg.mindspore_runtime import ms  # noqa: E402
 from tests.helpers_ckpt import reference_params
 
-ms = pytest.importorskip("mindspore")
 pytestmark = pytest.mark.mindspore
 
 from roadseg.network import DLinkNet34, DLinkNet50, PhaseTransposedConv2d, build_network  # noqa: E402

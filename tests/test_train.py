@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import rasterio
 
+import roadseg.mindspore_runtime  # noqa: E402, F401 - MindSpore loads with the ISA choice
 from tests.helpers_ckpt import reference_params
 from tests.helpers_images import write_image
 
-pytest.importorskip("mindspore")
 pytestmark = pytest.mark.mindspore
 
 RESUME_ATOL = 1e-6
@@ -164,9 +164,8 @@ class TestResume:
 
 def test_backbone_checkpoint_fills_the_encoder(tmp_path):
     """An ImageNet ResNet-34 checkpoint in the MindSpore zoo's names lands in the matching encoder tensors."""
-    import mindspore as ms
-
     from roadseg.errors import WeightsError
+    from roadseg.mindspore_runtime import ms
     from roadseg.network import DLinkNet34
     from roadseg.train import load_backbone
 
@@ -205,10 +204,8 @@ def test_mixed_precision_step_compiles_and_learns():
     their kernel from a Parameter, out of amp's reach); the weights stay float32 so best.ckpt keeps the
     zoo's layout, and the float16 forward stays close to the float32 one of a network amp never touched.
     """
-    import mindspore as ms
-    from mindspore import amp, nn
-
     from roadseg.devices import configure_mindspore
+    from roadseg.mindspore_runtime import amp, ms, nn
     from roadseg.network import DLinkNet34
     from roadseg.train import mixed_precision_train_cell
 
@@ -270,10 +267,9 @@ def test_forty_steps_on_real_crops_learn_roads(shared_data, tmp_path):
     at lr 1e-3. A random network calls nearly everything road (IoU = road fraction); it must end
     clearly above that, with the loss far below its start.
     """
-    import mindspore as ms
-
     from roadseg.convention import ZOO_CONVENTION
     from roadseg.devices import configure_mindspore
+    from roadseg.mindspore_runtime import ms
     from roadseg.network import build_network
     from roadseg.train import StepEvent, _road_iou, gather_data, run_training
 
