@@ -5,11 +5,11 @@ checkpoint loads with no renaming and a checkpoint saved from these Cells loads 
 Numerics follow the zoo: BatchNorm eps 1e-4 inside residual blocks and 1e-5 elsewhere, a 1-pixel zero
 pad before the valid 3x3 max-pool of the D-LinkNet34 stem, a dilated centre cascade, and a sigmoid head.
 
-The stride-2 transposed convolutions (decoder ``deconv3`` and head ``finaldeconv1``) run as
-:class:`PhaseTransposedConv2d`: one ordinary convolution computes the four output phases and a
-depth-to-space interleaves them. It is exactly the transposed convolution (same taps, same sums), but
-avoids two defects of MindSpore's CPU ``Conv2dTranspose`` seen on 2.10: a wrong last row/column with
-``output_padding`` and a slow-down by orders of magnitude at batch > 1.
+The stride-2 transposed convolutions (decoder ``deconv3`` and head ``finaldeconv1``) come in three
+exact formulations (:data:`TRANSPOSED_CONV_FORMS`), all checked against numpy in the tests. The
+default, :class:`DirectTransposedConv2d`, avoids two defects of MindSpore 2.10's CPU
+``Conv2dTranspose``: a last row and column of zeros with ``output_padding`` (an asymmetric crop
+replaces it) and a slow-down by orders of magnitude at batch > 1 (a batch runs item by item).
 """
 
 from __future__ import annotations
@@ -53,26 +53,96 @@ def _phase_taps(kernel_size: int, padding: int, stride: int) -> tuple[int, np.nd
     return first, table
 
 
-class PhaseTransposedConv2d(nn.Cell):
-    """A 2-D transposed convolution (stride 2) computed as a convolution over output phases.
+class _StrideTwoTransposedConv(nn.Cell):
+    """Weight and bias of a stride-2 transposed convolution in the zoo's checkpoint layout.
 
-    Matches PyTorch's ``ConvTranspose2d(in, out, k, stride=2, padding=p, output_padding=q)``: the output
-    is ``2 * H`` high for the zoo's two configurations. ``weight_shape`` lets the weight keep the zoo's
-    checkpoint layout, e.g. ``(C, C, 1, 3, 3)`` for the decoder's transposed conv, which the zoo builds
-    as a 3-D op over a singleton depth; the Cell reshapes it to ``(in, out, k, k)`` when it runs.
+    The output is ``2 * H`` high, as PyTorch's ``ConvTranspose2d(in, out, k, stride=2, padding=p,
+    output_padding=2 + 2p - k)`` for the zoo's two configurations (k 3, p 1 and k 4, p 1).
+    ``weight_shape`` lets the weight keep the zoo's layout, e.g. ``(C, C, 1, 3, 3)`` for the decoder's
+    transposed conv, which the zoo builds as a 3-D op over a singleton depth; subclasses reshape it to
+    ``(in, out, k, k)`` when they run.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
                  weight_shape: tuple[int, ...] | None = None) -> None:
         super().__init__()
-        stride = 2
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.padding = padding
         shape = weight_shape or (in_channels, out_channels, kernel_size, kernel_size)
         if int(np.prod(shape)) != in_channels * out_channels * kernel_size * kernel_size:
             raise ValueError(f"weight_shape {shape} does not hold a {kernel_size}x{kernel_size} kernel")
         he_uniform = HeUniform(mode="fan_out", nonlinearity="relu")
         self.weight = Parameter(initializer(he_uniform, shape), name="weight")
         self.bias = Parameter(initializer("zeros", (out_channels,)), name="bias")
+
+    def kernel(self, dtype):
+        """The weight as ``(in, out, k, k)`` in ``dtype``: amp O2 casts the inputs of MindSpore's own
+        layers, not this Parameter, so the kernel follows the input's dtype here."""
+        k = self.kernel_size
+        return ops.cast(ops.reshape(self.weight, (self.in_channels, self.out_channels, k, k)), dtype)
+
+    def add_bias(self, x):
+        return x + ops.reshape(ops.cast(self.bias, x.dtype), (1, -1, 1, 1))
+
+
+class DirectTransposedConv2d(_StrideTwoTransposedConv):
+    """MindSpore's own ``Conv2DTranspose`` with the output padding folded into an asymmetric crop.
+
+    ``nn.Conv2dTranspose``'s ``output_padding`` appends zeros instead of computing the last row and
+    column (MindSpore 2.10), so the crop is ``p`` before and ``p - output_padding`` after instead. The
+    kernel runs fastest at batch 1 and was seen to slow down by orders of magnitude at batch > 1 on the
+    CPU, so a batch is run one item at a time (the shape is static in GRAPH mode: the loop unrolls).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
+                 weight_shape: tuple[int, ...] | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, weight_shape=weight_shape)
+        output_padding = 2 + 2 * padding - kernel_size
+        after = padding - output_padding
+        self.transpose = ops.Conv2DTranspose(out_channel=in_channels, kernel_size=kernel_size, mode=1,
+                                             pad_mode="pad", pad=(padding, after, padding, after), stride=2)
+
+    def construct(self, x):
+        n, _, h, w = x.shape
+        kernel = self.kernel(x.dtype)
+        size = (1, self.out_channels, 2 * h, 2 * w)
+        if n == 1:
+            return self.add_bias(self.transpose(x, kernel, size))
+        items = [self.transpose(x[i:i + 1], kernel, size) for i in range(n)]
+        return self.add_bias(ops.concat(items, 0))
+
+
+class SingletonDepthTransposedConv2d(_StrideTwoTransposedConv):
+    """The zoo's decoder formulation: a 3-D transposed convolution over a singleton depth, whole batch.
+
+    Kept for measurement (``benchmarks/engines.py``): as fast as :class:`DirectTransposedConv2d` at
+    batch 1, but MindSpore 2.10's CPU kernel was seen to take minutes at batch > 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
+                 weight_shape: tuple[int, ...] | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, weight_shape=weight_shape)
+        output_padding = 2 + 2 * padding - kernel_size
+        self.transpose = ops.Conv3DTranspose(in_channels, out_channels, (1, kernel_size, kernel_size),
+                                             pad_mode="pad", pad=(0, 0) + (padding,) * 4, stride=(1, 2, 2),
+                                             output_padding=(0, output_padding, output_padding))
+
+    def construct(self, x):
+        kernel = ops.expand_dims(self.kernel(x.dtype), 2)
+        return self.add_bias(ops.squeeze(self.transpose(ops.expand_dims(x, 2), kernel), 2))
+
+
+class PhaseTransposedConv2d(_StrideTwoTransposedConv):
+    """A stride-2 transposed convolution computed as one convolution over the four output phases.
+
+    Exactly the transposed convolution (same taps, same sums), with a depth-to-space interleaving the
+    phases; it uses only ``Conv2D``, so its cost grows linearly with the batch.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
+                 weight_shape: tuple[int, ...] | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, weight_shape=weight_shape)
+        stride = 2
         first, table = _phase_taps(kernel_size, padding, stride)
         span = table.shape[1]
         self.taps = Tensor(table.reshape(-1))
@@ -84,8 +154,8 @@ class PhaseTransposedConv2d(nn.Cell):
 
     def phase_kernel(self):
         """The ``(4 * out, in, span, span)`` kernel of the equivalent phase convolution."""
-        k, span = self.kernel_size, self.span
-        weight = ops.reshape(self.weight, (self.in_channels, self.out_channels, k, k))
+        span = self.span
+        weight = ops.reshape(self.weight, (self.in_channels, self.out_channels, self.kernel_size, self.kernel_size))
         # a zero tap appended on both kernel axes, so "no tap" is an ordinary gather index
         weight = ops.concat((weight, ops.zeros_like(weight[:, :, :1, :])), 2)
         weight = ops.concat((weight, ops.zeros_like(weight[:, :, :, :1])), 3)
@@ -100,7 +170,25 @@ class PhaseTransposedConv2d(nn.Cell):
         # The kernel is computed from the Parameter, so mixed precision (amp O2, which casts the
         # inputs of MindSpore's own layers) does not reach it: follow the input's dtype here.
         phases = self.phase_conv(x, ops.cast(self.phase_kernel(), x.dtype))
-        return self.depth_to_space(phases) + ops.reshape(ops.cast(self.bias, x.dtype), (1, -1, 1, 1))
+        return self.add_bias(self.depth_to_space(phases))
+
+
+#: Formulations of the stride-2 transposed convolutions; all give the same numbers and the zoo's
+#: checkpoint layout. ``direct`` is the fastest on the CPU at every batch size measured
+#: (``benchmarks/engines.py``); ``phase`` uses only ``Conv2D``.
+TRANSPOSED_CONV_FORMS: dict[str, type[_StrideTwoTransposedConv]] = {
+    "direct": DirectTransposedConv2d, "phase": PhaseTransposedConv2d, "conv3d": SingletonDepthTransposedConv2d}
+
+
+def transposed_conv_cell(form: str, in_channels: int, out_channels: int, kernel_size: int,
+                         weight_shape: tuple[int, ...] | None = None) -> _StrideTwoTransposedConv:
+    """One of D-LinkNet's x2 up-sampling layers (crop 1 on each side) in the chosen formulation."""
+    try:
+        cell_type = TRANSPOSED_CONV_FORMS[form]
+    except KeyError:
+        raise ValueError(f"unknown transposed convolution form {form!r}; choose one of "
+                         f"{', '.join(TRANSPOSED_CONV_FORMS)}") from None
+    return cell_type(in_channels, out_channels, kernel_size, padding=1, weight_shape=weight_shape)
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.SequentialCell | None:
@@ -193,12 +281,12 @@ class DilatedCentre(nn.Cell):
 class DecoderBlock(nn.Cell):
     """1x1 conv, BN, ReLU; transposed conv x2 up, BN, ReLU; 1x1 conv, BN, ReLU (decoder norms eps 1e-5)."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, transposed_conv: str = "direct") -> None:
         super().__init__()
         mid = in_channels // 4
         self.conv1 = _conv(in_channels, mid, 1, has_bias=True)
         self.norm1 = _bn(mid, 1e-5)
-        self.deconv3 = PhaseTransposedConv2d(mid, mid, 3, padding=1, weight_shape=(mid, mid, 1, 3, 3))
+        self.deconv3 = transposed_conv_cell(transposed_conv, mid, mid, 3, weight_shape=(mid, mid, 1, 3, 3))
         self.norm2 = _bn(mid, 1e-5)
         self.conv3 = _conv(mid, out_channels, 1, has_bias=True)
         self.norm3 = _bn(out_channels, 1e-5)
@@ -215,13 +303,13 @@ class _DLinkNet(nn.Cell):
 
     filters: tuple[int, int, int, int]
 
-    def _build_decoder_and_head(self) -> None:
+    def _build_decoder_and_head(self, transposed_conv: str) -> None:
         f = self.filters
-        self.decoder4 = DecoderBlock(f[3], f[2])
-        self.decoder3 = DecoderBlock(f[2], f[1])
-        self.decoder2 = DecoderBlock(f[1], f[0])
-        self.decoder1 = DecoderBlock(f[0], f[0])
-        self.finaldeconv1 = PhaseTransposedConv2d(f[0], 32, 4, padding=1)
+        self.decoder4 = DecoderBlock(f[3], f[2], transposed_conv)
+        self.decoder3 = DecoderBlock(f[2], f[1], transposed_conv)
+        self.decoder2 = DecoderBlock(f[1], f[0], transposed_conv)
+        self.decoder1 = DecoderBlock(f[0], f[0], transposed_conv)
+        self.finaldeconv1 = transposed_conv_cell(transposed_conv, f[0], 32, 4)
         self.finalconv2 = _conv(32, 32, 3, padding=1, has_bias=True)
         self.finalconv3 = _conv(32, 1, 3, padding=1, has_bias=True)
         self.relu = nn.ReLU()
@@ -253,7 +341,7 @@ class DLinkNet34(_DLinkNet):
 
     filters = (64, 128, 256, 512)
 
-    def __init__(self) -> None:
+    def __init__(self, transposed_conv: str = "direct") -> None:
         super().__init__()
         self.firstconv = _conv(3, 64, 7, stride=2, padding=3)
         self.firstbn = _bn(64, 1e-5)
@@ -265,7 +353,7 @@ class DLinkNet34(_DLinkNet):
         self.encoder3 = _encoder(BasicBlock, 128, 256, 6, 2)
         self.encoder4 = _encoder(BasicBlock, 256, 512, 3, 2)
         self.dblock = DilatedCentre(512)
-        self._build_decoder_and_head()
+        self._build_decoder_and_head(transposed_conv)
 
     def stem(self, x):
         return self.firstmaxpool(self.stem_pad(self.relu(self.firstbn(self.firstconv(x)))))
@@ -276,7 +364,7 @@ class DLinkNet50(_DLinkNet):
 
     filters = (256, 512, 1024, 2048)
 
-    def __init__(self) -> None:
+    def __init__(self, transposed_conv: str = "direct") -> None:
         super().__init__()
         self.firstconv = _conv(3, 64, 7, stride=2, padding=3)
         self.firstbn = _bn(64, 1e-5)
@@ -286,7 +374,7 @@ class DLinkNet50(_DLinkNet):
         self.encoder3 = _encoder(Bottleneck, 512, 1024, 6, 2)
         self.encoder4 = _encoder(Bottleneck, 1024, 2048, 3, 2)
         self.dblock = DilatedCentre(2048, five_levels=True)
-        self._build_decoder_and_head()
+        self._build_decoder_and_head(transposed_conv)
 
     def stem(self, x):
         return self.firstmaxpool(self.relu(self.firstbn(self.firstconv(x))))
@@ -295,9 +383,9 @@ class DLinkNet50(_DLinkNet):
 ARCHITECTURES: dict[str, type[_DLinkNet]] = {"dlinknet34": DLinkNet34, "dlinknet50": DLinkNet50}
 
 
-def build_network(arch: str) -> _DLinkNet:
+def build_network(arch: str, transposed_conv: str = "direct") -> _DLinkNet:
     """A freshly initialised network of the named architecture (``dlinknet34`` or ``dlinknet50``)."""
     try:
-        return ARCHITECTURES[arch]()
+        return ARCHITECTURES[arch](transposed_conv)
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}") from None

@@ -10,7 +10,13 @@ from tests.helpers_ckpt import reference_params
 
 pytestmark = pytest.mark.mindspore
 
-from roadseg.network import DLinkNet34, DLinkNet50, PhaseTransposedConv2d, build_network  # noqa: E402
+from roadseg.network import (  # noqa: E402
+    TRANSPOSED_CONV_FORMS,
+    DLinkNet34,
+    DLinkNet50,
+    PhaseTransposedConv2d,
+    build_network,
+)
 
 
 def transposed_conv_reference(x, weight, bias, *, stride, padding, output_padding):
@@ -54,24 +60,32 @@ def test_decoder_transposed_conv_weight_is_stored_5d(net34):
     assert tuple(net34.finaldeconv1.weight.shape) == (64, 32, 4, 4)
 
 
+@pytest.fixture(scope="module")
+def net34_by_form():
+    return {form: DLinkNet34(form) for form in TRANSPOSED_CONV_FORMS}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("form", sorted(TRANSPOSED_CONV_FORMS))
 @pytest.mark.parametrize("mode", ["GRAPH", "PYNATIVE"])
 @pytest.mark.parametrize("cell_name", ["decoder4", "decoder3", "decoder2", "decoder1", "finaldeconv1"])
-def test_every_transposed_conv_matches_numpy_including_last_row_and_column(net34, cell_name, mode):
+def test_every_transposed_conv_matches_numpy_including_last_row_and_column(net34_by_form, form, cell_name, mode,
+                                                                           batch):
     ms.set_context(mode=ms.GRAPH_MODE if mode == "GRAPH" else ms.PYNATIVE_MODE)
     try:
-        cell = getattr(net34, cell_name)
+        cell = getattr(net34_by_form[form], cell_name)
         cell = cell.deconv3 if cell_name.startswith("decoder") else cell
         output_padding = 1 if cell_name.startswith("decoder") else 0
         rng = np.random.default_rng(1)
         cell.bias.set_data(ms.Tensor(rng.normal(size=cell.out_channels).astype(np.float32)))
-        x = rng.normal(size=(2, cell.in_channels, 5, 7)).astype(np.float32)  # batch 2, odd, non-square
+        x = rng.normal(size=(batch, cell.in_channels, 5, 7)).astype(np.float32)  # odd, non-square
         got = cell(ms.Tensor(x)).asnumpy()
         weight = cell.weight.asnumpy().reshape(cell.in_channels, cell.out_channels, cell.kernel_size,
                                                cell.kernel_size)
         expected = transposed_conv_reference(x.astype(np.float64), weight.astype(np.float64),
                                              cell.bias.asnumpy(), stride=2, padding=1,
                                              output_padding=output_padding)
-        assert got.shape == expected.shape == (2, cell.out_channels, 10, 14)
+        assert got.shape == expected.shape == (batch, cell.out_channels, 10, 14)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
         # the row and column MindSpore's CPU Conv2dTranspose got wrong: more than the bias there
         assert not np.allclose(got[:, :, -1, :], cell.bias.asnumpy()[None, :, None])
