@@ -26,7 +26,7 @@ def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> d
 
     from roadseg.model import load_model
 
-    model = load_model(weights, device=device, pynative=(case == "pynative"))
+    model = load_model(weights, device=device, pynative=(case == "pynative"), engine="mindspore")
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
     if case == "api":

@@ -15,8 +15,8 @@ from roadseg.cli.options import json_opt, model_options, overwrite_opt, quiet_op
 from roadseg.tta import TTA_CHOICES
 
 VECTOR_SUFFIXES = (".geojson", ".json")
-PREDICT_ONLY = ("weights", "arch", "device", "device_id", "pynative", "window", "overlap", "blend", "tta",
-                "threshold", "predictions_dir")
+PREDICT_ONLY = ("weights", "arch", "device", "device_id", "engine", "threads", "pynative", "window", "overlap",
+                "blend", "tta", "threshold", "predictions_dir")
 """Options of the predict-first form only."""
 
 PIXEL_COLUMNS = (
@@ -158,7 +158,8 @@ def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: 
                  error_maps: Path | None, image_dirs: tuple[str, ...], csv_path: Path | None, spacing: float,
                  snap: float, predictions_dir: Path | None, window: int | None, overlap: float | None,
                  blend: str | None, tta: str | None, threshold: float | None, weights: str, arch: str | None,
-                 device: str, device_id: int, pynative: bool, as_json: bool, quiet: bool,
+                 device: str, device_id: int, engine: str, threads: int | None, pynative: bool, as_json: bool,
+                 quiet: bool,
                  overwrite: bool) -> None:
     """Score predictions PRED against ground truth GT, or predict DATA_DIR first and score that.
 
@@ -188,7 +189,7 @@ def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: 
                                                    ("tta", tta), ("threshold", threshold))
                    if value is not None}
         model_args = {"weights": weights, "arch": arch, "device": device, "device_id": device_id,
-                      "pynative": pynative}
+                      "engine": engine, "threads": threads, "pynative": pynative}
         result = _run_predict(prediction, predictions_dir, model_args, options, slack, error_maps,
                               list(image_dirs) or None, overwrite, quiet, as_json)
         _render_pixels(result, csv_path, overwrite, as_json, quiet, f"no masks scored in {prediction}")
@@ -229,7 +230,8 @@ def _run_predict(data: str, predictions_dir: Path | None, model_args: dict, opti
 
     total = len(satellite_images(data))  # fail on an empty directory before loading the model
     model = load_model(model_args["weights"], model_args["arch"], model_args["device"],
-                       device_id=model_args["device_id"], pynative=model_args["pynative"])
+                       device_id=model_args["device_id"], pynative=model_args["pynative"],
+                       engine=model_args["engine"], threads=model_args["threads"])
     _, bar = _progress_bar(quiet, as_json)
     on_file = None
     if bar is not None:

@@ -1,4 +1,4 @@
-"""``roadseg export``: the network in MINDIR, ONNX or AIR through MindSpore's exporter."""
+"""``roadseg export``: the network in MINDIR or AIR through MindSpore's exporter, or as a verified ONNX graph."""
 
 from __future__ import annotations
 
@@ -18,17 +18,31 @@ from roadseg.cli.options import model_options, overwrite_opt
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write.")
 @overwrite_opt
-def export(weights: str, arch: str | None, device: str, device_id: int, pynative: bool, file_format: str,
-           size: int, output: Path, overwrite: bool) -> None:
-    """Export the network with its weights for deployment (fixed 1x3xSIZExSIZE input)."""
+def export(weights: str, arch: str | None, device: str, device_id: int, engine: str, threads: int | None,
+           pynative: bool, file_format: str, size: int, output: Path, overwrite: bool) -> None:
+    """Export the network with its weights for deployment.
+
+    ONNX is the graph ONNX Runtime runs in roadseg (dynamic batch, height and width; checked against
+    MindSpore before it is written). MINDIR and AIR come from MindSpore's exporter for a fixed
+    1x3xSIZExSIZE input.
+    """
     from roadseg.atomic import check_writable
-    from roadseg.export import export_model
-    from roadseg.model import load_model
 
     if size % 32:
         raise click.BadParameter(f"{size} is not a multiple of 32", param_hint="--size")
     check_writable(output, overwrite)  # fail before the slow load
-    model = load_model(weights, arch=arch, device=device, device_id=device_id, pynative=pynative)
+    if file_format.upper() == "ONNX":
+        from roadseg.export import export_onnx
+
+        result = export_onnx(weights, output, arch=arch, threads=threads, overwrite=overwrite)
+        click.echo(f"{result.path}: ONNX graph of {result.arch} ({result.weights_label}), input Nx3xHxW "
+                   f"(H, W multiples of 32); max |p - p_mindspore| {result.max_delta:.1e} on the check input")
+        return
+    from roadseg.export import export_model
+    from roadseg.model import load_model
+
+    model = load_model(weights, arch=arch, device=device, device_id=device_id, pynative=pynative,
+                       engine="mindspore", threads=threads)
     path = export_model(model, output, file_format=file_format, size=size, overwrite=overwrite)
     click.echo(f"{path}: {file_format.upper()} export of {model.arch} ({model.weights_label}), "
                f"input 1x3x{size}x{size}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from roadseg.model import ENGINES
+
 DEVICE_CHOICES = ("auto", "CPU", "GPU", "Ascend")
 
 device_opt = click.option(
@@ -33,8 +35,19 @@ pynative_opt = click.option(
     help="Debug: run MindSpore in PYNATIVE mode instead of compiling a graph.")
 
 
+engine_opt = click.option(
+    "--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+    help="What runs the network: auto uses ONNX Runtime for CPU work (a graph of the same weights, checked "
+         "against MindSpore before first use) and MindSpore on GPU and Ascend.")
+threads_opt = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU threads for the network (default: the CPUs this process may use, honouring affinity and "
+         "cgroup limits).")
+
+
 def model_options(func):
     """The options every command that runs the network takes."""
-    for decorator in reversed((weights_opt, arch_opt, device_opt, device_id_opt, pynative_opt)):
+    for decorator in reversed((weights_opt, arch_opt, device_opt, device_id_opt, engine_opt, threads_opt,
+                               pynative_opt)):
         func = decorator(func)
     return func

@@ -158,7 +158,7 @@ class _Bars:
 @model_options
 def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, overlap, blend, tta, batch_size,
             threshold, save_prob, prob_dtype, cog, preview, shard, overwrite, as_json, quiet, weights, arch,
-            device, device_id, pynative):
+            device, device_id, engine, threads, pynative):
     """Predict road masks for INPUTS (files, directories, glob patterns) into -o OUTPUT_DIR.
 
     GeoTIFFs give <stem>_mask.tif (1 road, 0 background, 255 nodata) with the input's CRS, transform
@@ -187,8 +187,8 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
         from roadseg.model import load_model
 
         model = load_model(weights, arch, device, device_id=device_id, batch_size=batch_size,
-                           pynative=pynative)
-        if model.device == "CPU" and model.batch_size > 1:
+                           pynative=pynative, engine=engine, threads=threads)
+        if model.engine == "mindspore" and model.device == "CPU" and model.batch_size > 1:
             click.echo(f"Warning: batch size {model.batch_size} on the CPU; MindSpore's transposed "
                        "convolutions were seen to run orders of magnitude slower at batch > 1 there "
                        "(see benchmarks/predict.py); --batch-size 1 is the safe choice", err=True)
@@ -212,7 +212,8 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
     summary = batch.summary()
     summary["ignored"] = [str(path) for path in ignored]
     if model is not None:
-        summary["model"] = {"arch": model.arch, "device": model.device, "weights": model.weights_label,
+        summary["model"] = {"arch": model.arch, "device": model.device, "engine": model.engine,
+                            "threads": model.threads, "weights": model.weights_label,
                             "batch_size": model.batch_size}
     if as_json:
         click.echo(json.dumps(summary, indent=2))

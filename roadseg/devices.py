@@ -40,13 +40,31 @@ def resolve_device(requested: str) -> str:
     return device
 
 
-def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = False) -> str:
-    """Select the device and execution mode; returns the device actually used.
+def set_cpu_threads(threads: int) -> bool:
+    """Size MindSpore's CPU kernel thread pool (its default, 25, oversubscribes small machines and shares).
 
-    GRAPH mode compiles the network once per input shape and runs it fastest; PYNATIVE runs op by op,
-    for debugging.
+    MindSpore accepts this once per process; returns False when it was set already (the first wins).
     """
     from roadseg.mindspore_runtime import ms
+
+    try:
+        ms.device_context.cpu.op_tuning.threads_num(threads)
+    except RuntimeError:
+        return False
+    return True
+
+
+def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = False,
+                        threads: int | None = None) -> str:
+    """Select the device, execution mode and CPU threads; returns the device actually used.
+
+    GRAPH mode compiles the network once per input shape and runs it fastest; PYNATIVE runs op by op,
+    for debugging. ``threads`` defaults to the CPUs this process may use (affinity and cgroup quota).
+    """
+    from roadseg.cpu_budget import usable_cpu_count
+    from roadseg.mindspore_runtime import ms
+
+    set_cpu_threads(threads or usable_cpu_count())
 
     resolved = resolve_device(device)
     try:

@@ -41,3 +41,7 @@ class ExportError(RoadsegError):
 
 class OutputExistsError(RoadsegError):
     """An output file already exists and ``overwrite`` was not given."""
+
+
+class EngineError(RoadsegError):
+    """An inference engine is missing, cannot run on the chosen device, or disagrees with MindSpore."""

@@ -1,15 +1,16 @@
-"""Export a loaded model with MindSpore's own exporter (MINDIR, ONNX, AIR)."""
+"""Export the network: MINDIR and AIR through MindSpore's exporter, ONNX as roadseg's verified graph."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from roadseg.atomic import check_writable
+from roadseg.atomic import atomic_output, check_writable
 from roadseg.errors import ExportError
 from roadseg.model import RoadModel
 
@@ -28,6 +29,9 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
     file_format = file_format.upper()
     if file_format not in FORMATS:
         raise ExportError(f"unknown export format {file_format!r}; choose one of {', '.join(FORMATS)}")
+    if file_format == "ONNX":  # MindSpore 2.10's ONNX exporter writes deconvolutions ONNX Runtime refuses
+        raise ExportError("ONNX is written by export_onnx (the graph roadseg verifies against MindSpore), "
+                          "not by MindSpore's exporter")
     if file_format == "AIR" and model.device != "Ascend":
         raise ExportError(f"AIR export needs an Ascend device (the model is on {model.device}); "
                           "use --format MINDIR or ONNX, or run on Ascend")
@@ -50,3 +54,35 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
             raise ExportError(f"MindSpore reported success but wrote no {file_format} file")
         shutil.move(os.fspath(produced), os.fspath(output))
     return output
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """What ``export_onnx`` wrote: the file, the network, the weights and the verified agreement."""
+
+    path: Path
+    arch: str
+    weights_label: str
+    max_delta: float
+
+
+def export_onnx(weights: str | Path, output: Path | str, *, arch: str | None = None, threads: int | None = None,
+                overwrite: bool = False) -> OnnxExport:
+    """Write the ONNX graph roadseg's ONNX Runtime engine runs (dynamic N, H, W), verified first.
+
+    It is the cached graph of :func:`roadseg.onnx_engine.verified_onnx`: the same file, checked against
+    the MindSpore network on a fixed input, so an exported model and ``--engine onnxruntime`` agree.
+    """
+    from roadseg.cpu_budget import usable_cpu_count
+    from roadseg.download import sha256_of
+    from roadseg.model import choose_weights
+    from roadseg.onnx_engine import verified_onnx
+
+    output = Path(output)
+    check_writable(output, overwrite)
+    chosen = choose_weights(weights, arch)
+    graph = verified_onnx(chosen.contents, chosen.arch, sha256_of(chosen.contents.path),
+                          threads or usable_cpu_count())
+    with atomic_output(output, overwrite=overwrite) as temp:
+        shutil.copyfile(graph.path, temp)
+    return OnnxExport(output, chosen.arch, chosen.label, graph.max_delta)

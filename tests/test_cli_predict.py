@@ -25,6 +25,8 @@ class StandInModel:
     arch = "stand-in"
     device = "CPU"
     weights_label = "stand-in"
+    engine = "mindspore"
+    threads = 1
 
     def __init__(self, batch_size: int = 1) -> None:
         self.batch_size = batch_size
@@ -40,9 +42,10 @@ def stand_in(monkeypatch):
 
     calls = []
 
-    def fake_load_model(weights, arch=None, device="auto", *, device_id=0, batch_size=None, pynative=False):
+    def fake_load_model(weights, arch=None, device="auto", *, device_id=0, batch_size=None, pynative=False,
+                        engine="auto", threads=None):
         calls.append(dict(weights=weights, arch=arch, device=device, device_id=device_id,
-                          batch_size=batch_size, pynative=pynative))
+                          batch_size=batch_size, pynative=pynative, engine=engine, threads=threads))
         return StandInModel(batch_size or 1)
 
     monkeypatch.setattr(roadseg.model, "load_model", fake_load_model)
@@ -80,10 +83,11 @@ class TestOptions:
     def test_model_options_reach_load_model(self, tmp_path, stand_in):
         write_raster(tmp_path / "a.tif", random_rgb(40, 40))
         result = run(tmp_path / "a.tif", "-o", tmp_path / "out", "--weights", "w.ckpt", "--device", "CPU",
-                     "--batch-size", "2", "--arch", "dlinknet50", "--window", "64", "--quiet")
+                     "--batch-size", "2", "--arch", "dlinknet50", "--window", "64", "--engine", "mindspore",
+                     "--threads", "3", "--quiet")
         assert result.exception is None, result.output
         assert stand_in == [dict(weights="w.ckpt", arch="dlinknet50", device="CPU", device_id=0,
-                                 batch_size=2, pynative=False)]
+                                 batch_size=2, pynative=False, engine="mindspore", threads=3)]
         assert "Warning: batch size 2 on the CPU" in result.output
 
 

@@ -1,0 +1,302 @@
+"""CPU inference engines side by side: ONNX Runtime and MindSpore (each transposed-conv formulation and
+each oneDNN ISA), against the machine's compute floor, and whole ``roadseg predict --tta d4`` runs.
+
+    python benchmarks/engines.py [--size 1024] [--repeats 3] [--predict-size 2048] [--skip-predict]
+
+Everything is measured in this one run, each case in its own process (oneDNN's ISA is fixed when
+MindSpore loads; peak memory and thread pools stay the case's own). Weights are random zoo-layout
+tensors: speed does not depend on their values. Targets (issue 12):
+- the default ``roadseg predict`` on the CPU within 1.3x of bare ONNX Runtime forwards of the same
+  work; tiling, TTA, blending and I/O within 15 % of each engine's own bare forwards;
+- MindSpore with no user setting within 1.1x of the best ISA measured, and its transposed
+  convolutions at or below the zoo formulation's (``conv3d``) cost;
+- two processes side by side slowed no more than their share of the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from predict import random_checkpoint  # benchmarks/predict.py: random DinkNet34 weights  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Multiply-adds x 2 of one DinkNet34 forward at 1024x1024 (../shared/reference/README.md).
+GFLOP_PER_1024 = 212.6
+PREDICT_TARGET, OVERHEAD_TARGET, ISA_TARGET = 1.3, 1.15, 1.1
+
+
+# --- cases, each run in a child process --------------------------------------------------------------
+
+def _timed(call, repeats: int) -> dict:
+    started = time.perf_counter()
+    call()
+    first = time.perf_counter() - started
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times)}
+
+
+def case_forward(engine: str, form: str, batch: int, size: int, repeats: int, weights: str) -> dict:
+    """One engine's forward of a (batch, 3, size, size) input: per-call seconds."""
+    x = np.random.default_rng(0).uniform(-1.6, 1.6, (batch, 3, size, size)).astype(np.float32)
+    if engine == "onnxruntime":
+        from roadseg.model import load_model
+
+        model = load_model(weights, engine="onnxruntime", device="CPU", batch_size=batch)
+        run = model.runner
+    else:
+        from roadseg.checkpoint import load_into, read_checkpoint
+        from roadseg.devices import configure_mindspore
+        from roadseg.mindspore_runtime import CPU_ISA, ms
+        from roadseg.network import build_network
+
+        configure_mindspore("CPU")
+        network = build_network("dlinknet34", form)
+        load_into(network, read_checkpoint(weights), "dlinknet34")
+        network.set_train(False)
+        tensor = ms.Tensor(x)
+
+        def run(_batch):
+            return network(tensor).asnumpy()
+        print(json.dumps({"isa": CPU_ISA.isa}), file=sys.stderr)
+    return _timed(lambda: run(x), repeats)
+
+
+def case_gemm(repeats: int) -> dict:
+    """float32 GEMM rates: numpy's BLAS and ONNX Runtime's MatMul on 4096x4096 (GFLOP/s)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from roadseg.cpu_budget import usable_cpu_count
+    from roadseg.onnx_engine import new_session
+
+    n = 4096
+    a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (1, 2))
+    numpy_s = _timed(lambda: a @ b, repeats)["median_s"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = new_session(onnx.ModelProto.SerializeToString(model), usable_cpu_count())
+    ort_s = _timed(lambda: session.run(None, {"a": a, "b": b}), repeats)["median_s"]
+    flop = 2 * n ** 3 / 1e9
+    return {"numpy_gflops": flop / numpy_s, "onnxruntime_gflops": flop / ort_s}
+
+
+# --- the parent: spawn cases, print tables ----------------------------------------------------------------
+
+def child(args: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> dict | None:
+    """Run this script with ``--case`` args in a fresh process; its last stdout line is JSON (None on timeout)."""
+    try:
+        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True,
+                             env=env, timeout=timeout, cwd=ROOT).stdout
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cpu_facts() -> dict:
+    from roadseg.cpu_budget import usable_cpu_count
+    from roadseg.cpu_isa import cpu_identity
+
+    identity = cpu_identity()
+    shown = [flag for flag in identity.flags if flag in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                                         "avx512_vnni", "avx512_bf16", "amx_tile", "avx_vnni")]
+    mhz = 0.0
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("cpu MHz"):
+            mhz = float(line.split(":")[1])
+            break
+    cores = usable_cpu_count()
+    per_cycle = 32  # an estimate: two 256-bit FMA pipes, 8 float32 lanes x 2 FLOP each, per core
+    return {"model": identity.model, "flags": shown, "cores": cores, "mhz": mhz,
+            "peak_gflops": cores * per_cycle * mhz / 1000, "per_cycle": per_cycle}
+
+
+def write_scene(path: Path, size: int) -> Path:
+    """A uint8 RGB GeoTIFF: the DeepGlobe sample tiled when ../shared/data has it, else noise."""
+    import rasterio
+    from affine import Affine
+
+    sample = ROOT.parent / "shared" / "data" / "deepglobe" / "train" / "104_sat.jpg"
+    if sample.is_file():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(sample) as src:
+                tile = src.read()
+    else:
+        tile = np.random.default_rng(0).integers(0, 256, (3, 1024, 1024), dtype=np.uint8)
+    reps = math.ceil(size / tile.shape[1])
+    image = np.tile(tile, (1, reps, reps))[:, :size, :size]
+    profile = {"driver": "GTiff", "count": 3, "dtype": "uint8", "height": size, "width": size,
+               "crs": "EPSG:32618", "transform": Affine(0.5, 0, 500000, 0, -0.5, 4000000), "tiled": True,
+               "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(image)
+    return path
+
+
+def time_predict(scene: Path, weights: Path, engine: str, out_dir: Path) -> dict:
+    command = [sys.executable, "-m", "roadseg.cli", "predict", str(scene), "-o", str(out_dir), "--weights",
+               str(weights), "--engine", engine, "--tta", "d4", "--overwrite", "--json"]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    summary = json.loads(result.stdout)
+    return {"wall_s": wall, "windows": summary["windows_run"], "engine": summary["model"]["engine"]}
+
+
+def forward_table(weights: Path, size: int, repeats: int, floor: float) -> dict[str, dict]:
+    """Forward rows per engine, formulation and batch; prints the table."""
+    gflop = GFLOP_PER_1024 * (size / 1024) ** 2
+    cases = [("onnxruntime", "-", 1), ("onnxruntime", "-", 2), ("mindspore", "direct", 1),
+             ("mindspore", "conv3d", 1), ("mindspore", "phase", 1), ("mindspore", "direct", 2)]
+    rows = {}
+    print(f"\nForward, DinkNet34 {size}x{size}, median of {repeats} (per image)")
+    print(f"{'engine':<13}{'transposed conv':<17}{'batch':>6}{'first s':>9}{'s/image':>9}{'GFLOP/s':>9}"
+          f"{'of floor':>9}")
+    for engine, form, batch in cases:
+        row = child(["--case", "forward", engine, form, str(batch), str(size), str(repeats), str(weights)],
+                    timeout=900)
+        key = f"{engine}/{form}/{batch}"
+        if row is None:
+            print(f"{engine:<13}{form:<17}{batch:>6}{'> 900 s':>9}")
+            continue
+        per_image = row["median_s"] / batch
+        rows[key] = {**row, "per_image_s": per_image}
+        rate = gflop / per_image
+        print(f"{engine:<13}{form:<17}{batch:>6}{row['first_s']:>9.2f}{per_image:>9.2f}{rate:>9.0f}"
+              f"{rate / floor:>9.2f}")
+    return rows
+
+
+def isa_table(weights: Path, size: int, repeats: int) -> None:
+    """MindSpore's direct forward under each ISA setting and under roadseg's own decision."""
+    base = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+                                                              "ROADSEG_CPU_ISA_CHOICE")}
+    settings = {"roadseg's choice (no setting)": base}
+    for isa in ("AVX2", "AVX512_CORE", "DEFAULT"):
+        env = dict(base, ONEDNN_MAX_CPU_ISA=isa) if isa != "DEFAULT" else dict(base, ONEDNN_MAX_CPU_ISA="ALL")
+        settings[f"ONEDNN_MAX_CPU_ISA={env['ONEDNN_MAX_CPU_ISA']}"] = env
+    print(f"\nMindSpore forward {size}x{size} by oneDNN ISA (direct transposed conv, batch 1)")
+    results: dict[str, float | None] = {}
+    limit = 900.0
+    for label, env in settings.items():
+        row = child(["--case", "forward", "mindspore", "direct", "1", str(size), str(repeats), str(weights)],
+                    env=env, timeout=limit)
+        results[label] = None if row is None else row["median_s"]
+        if row is not None:
+            limit = min(limit, max(60.0, 10 * row["first_s"]))
+        shown = f"> {limit:.0f} s (stopped)" if row is None else f"{row['median_s']:.2f} s"
+        print(f"  {label:<34}{shown}")
+    measured = [value for value in results.values() if value is not None]
+    chosen = results["roadseg's choice (no setting)"]
+    if chosen is not None and measured:
+        ratio = chosen / min(measured)
+        verdict = "within" if ratio <= ISA_TARGET else "OVER"
+        print(f"  no setting vs best ISA: {ratio:.2f}x ({verdict} the {ISA_TARGET}x target)")
+
+
+def side_by_side(weights: Path, size: int, repeats: int, alone: float) -> None:
+    """Two ONNX Runtime processes at once, each with its default threads, against one alone."""
+    args = ["--case", "forward", "onnxruntime", "-", "1", str(size), str(repeats), str(weights)]
+    procs = [subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+             for _ in range(2)]
+    times = [json.loads(proc.communicate()[0].strip().splitlines()[-1])["median_s"] for proc in procs]
+    from roadseg.cpu_budget import usable_cpu_count
+
+    share = 2 / max(1, min(2, usable_cpu_count()))  # each gets half the cores when there are two or more
+    worst = max(times) / alone
+    verdict = "within" if worst <= share * 1.1 else "OVER"
+    print(f"\nTwo ONNX Runtime processes side by side ({size}x{size}): {times[0]:.2f} s and {times[1]:.2f} s "
+          f"per forward, against {alone:.2f} s alone: {worst:.2f}x ({verdict} their share of the cores, "
+          f"{share:.1f}x, +10 %)")
+
+
+def predict_table(weights: Path, size: int, forwards: dict[str, dict], work: Path) -> None:
+    scene = write_scene(work / f"scene{size}.tif", size)
+    print(f"\nroadseg predict --tta d4 on a {size}x{size} uint8 GeoTIFF (window 1024, overlap 0.25), whole command")
+    print(f"{'--engine':<12}{'ran on':<13}{'windows':>8}{'wall s':>9}{'bare fwd s':>11}{'vs own':>8}"
+          f"{'vs bare ORT':>12}")
+    bare_ort = forwards.get("onnxruntime/-/1", {}).get("per_image_s")
+    for engine in ("auto", "mindspore"):
+        row = time_predict(scene, weights, engine, work / f"out-{engine}")
+        key = "onnxruntime/-/1" if row["engine"] == "onnxruntime" else "mindspore/direct/1"
+        bare = row["windows"] * 8 * forwards[key]["per_image_s"]
+        versus_ort = row["wall_s"] / (row["windows"] * 8 * bare_ort) if bare_ort else float("nan")
+        print(f"{engine:<12}{row['engine']:<13}{row['windows']:>8}{row['wall_s']:>9.1f}{bare:>11.1f}"
+              f"{row['wall_s'] / bare:>8.2f}{versus_ort:>12.2f}")
+    print(f"targets: auto (the default) <= {PREDICT_TARGET}x bare ONNX Runtime; each engine <= "
+          f"{OVERHEAD_TARGET}x its own bare forwards")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--predict-size", type=int, default=2048)
+    parser.add_argument("--skip-predict", action="store_true")
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        kind, *rest = args.case
+        if kind == "gemm":
+            print(json.dumps(case_gemm(int(rest[0]))))
+        else:
+            engine, form, batch, size, repeats, weights = rest
+            print(json.dumps(case_forward(engine, form, int(batch), int(size), int(repeats), weights)))
+        return
+
+    facts = cpu_facts()
+    from roadseg.mindspore_runtime import CPU_ISA
+
+    print(f"CPU: {facts['model']}, {facts['cores']} usable core(s) at {facts['mhz']:.0f} MHz; "
+          f"flags: {' '.join(facts['flags'])}")
+    print(f"roadseg's oneDNN ISA choice: {CPU_ISA.isa} ({CPU_ISA.source}: {CPU_ISA.reason})")
+    gemm = child(["--case", "gemm", str(args.repeats)])
+    floor = max(gemm["numpy_gflops"], gemm["onnxruntime_gflops"])
+    print(f"float32 GEMM 4096^2: numpy {gemm['numpy_gflops']:.0f} GFLOP/s, ONNX Runtime MatMul "
+          f"{gemm['onnxruntime_gflops']:.0f} GFLOP/s (the floor below: {floor:.0f}); theoretical peak about "
+          f"{facts['peak_gflops']:.0f} GFLOP/s ({facts['cores']} x {facts['per_cycle']} FLOP/cycle x clock)")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        weights = random_checkpoint(work)
+        try:
+            forwards = forward_table(weights, args.size, args.repeats, floor)
+            isa_table(weights, args.size, args.repeats)
+            if "onnxruntime/-/1" in forwards:
+                side_by_side(weights, args.size, args.repeats, forwards["onnxruntime/-/1"]["median_s"])
+            if not args.skip_predict:
+                predict_table(weights, args.predict_size, forwards, work)
+        finally:
+            forget_graph(weights)
+
+
+def forget_graph(weights: Path) -> None:
+    """Remove the cached ONNX graph of the throw-away weights (120 MB that nobody will use again)."""
+    from roadseg.download import sha256_of
+    from roadseg.onnx_engine import cached_onnx_path
+
+    graph = cached_onnx_path(sha256_of(weights), "dlinknet34")
+    for path in (graph, graph.with_suffix(".json")):
+        path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
