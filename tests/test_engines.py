@@ -98,7 +98,8 @@ def test_a_graph_that_disagrees_with_mindspore_is_refused_and_auto_falls_back(
     from roadseg.onnx_graph import build_onnx_model
 
     other = write_zoo_checkpoint(tmp_path / "other.ckpt", seed=9, signal=True)
-    monkeypatch.setattr("roadseg.onnx_graph.build_onnx_model", lambda _tensors, arch: build_onnx_model(other, arch))
+    monkeypatch.setattr("roadseg.onnx_graph.build_onnx_model",
+                        lambda _tensors, arch, source: build_onnx_model(other, arch, source))
     monkeypatch.setenv("ROADSEG_CACHE", str(tmp_path / "cache"))
     with pytest.raises(EngineError, match=r"signal\.ckpt: the ONNX graph differs from the MindSpore network"):
         load_model(signal_checkpoint, engine="onnxruntime", device="CPU")
