@@ -7,9 +7,10 @@ pad before the valid 3x3 max-pool of the D-LinkNet34 stem, a dilated centre casc
 
 The stride-2 transposed convolutions (decoder ``deconv3`` and head ``finaldeconv1``) come in three
 exact formulations (:data:`TRANSPOSED_CONV_FORMS`), all checked against numpy in the tests. The
-default, :class:`DirectTransposedConv2d`, avoids two defects of MindSpore 2.10's CPU
-``Conv2dTranspose``: a last row and column of zeros with ``output_padding`` (an asymmetric crop
-replaces it) and a slow-down by orders of magnitude at batch > 1 (a batch runs item by item).
+default, :class:`SingletonDepthTransposedConv2d`, is the zoo's own op (a 3-D transposed convolution
+over a singleton depth), run one image at a time: MindSpore 2.10's CPU transposed-conv kernels slow
+down by orders of magnitude at batch > 1, and its ``Conv2dTranspose`` fills ``output_padding``'s last
+row and column with zeros (:class:`DirectTransposedConv2d` crops asymmetrically instead).
 """
 
 from __future__ import annotations
@@ -84,14 +85,24 @@ class _StrideTwoTransposedConv(nn.Cell):
     def add_bias(self, x):
         return x + ops.reshape(ops.cast(self.bias, x.dtype), (1, -1, 1, 1))
 
+    def one_image(self, x, kernel):
+        """The transposed convolution of a batch of one, without bias (subclasses)."""
+        raise NotImplementedError
+
+    def construct(self, x):
+        # MindSpore 2.10's CPU transposed-conv kernels were seen to take minutes at batch > 1, so a batch
+        # runs one image at a time (the shape is static in GRAPH mode: the loop unrolls).
+        kernel = self.kernel(x.dtype)
+        if x.shape[0] == 1:
+            return self.add_bias(self.one_image(x, kernel))
+        return self.add_bias(ops.concat([self.one_image(x[i:i + 1], kernel) for i in range(x.shape[0])], 0))
+
 
 class DirectTransposedConv2d(_StrideTwoTransposedConv):
     """MindSpore's own ``Conv2DTranspose`` with the output padding folded into an asymmetric crop.
 
     ``nn.Conv2dTranspose``'s ``output_padding`` appends zeros instead of computing the last row and
-    column (MindSpore 2.10), so the crop is ``p`` before and ``p - output_padding`` after instead. The
-    kernel runs fastest at batch 1 and was seen to slow down by orders of magnitude at batch > 1 on the
-    CPU, so a batch is run one item at a time (the shape is static in GRAPH mode: the loop unrolls).
+    column (MindSpore 2.10), so the crop is ``p`` before and ``p - output_padding`` after instead.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
@@ -102,21 +113,16 @@ class DirectTransposedConv2d(_StrideTwoTransposedConv):
         self.transpose = ops.Conv2DTranspose(out_channel=in_channels, kernel_size=kernel_size, mode=1,
                                              pad_mode="pad", pad=(padding, after, padding, after), stride=2)
 
-    def construct(self, x):
-        n, _, h, w = x.shape
-        kernel = self.kernel(x.dtype)
-        size = (1, self.out_channels, 2 * h, 2 * w)
-        if n == 1:
-            return self.add_bias(self.transpose(x, kernel, size))
-        items = [self.transpose(x[i:i + 1], kernel, size) for i in range(n)]
-        return self.add_bias(ops.concat(items, 0))
+    def one_image(self, x, kernel):
+        _, _, h, w = x.shape
+        return self.transpose(x, kernel, (1, self.out_channels, 2 * h, 2 * w))
 
 
 class SingletonDepthTransposedConv2d(_StrideTwoTransposedConv):
-    """The zoo's decoder formulation: a 3-D transposed convolution over a singleton depth, whole batch.
+    """The zoo's decoder formulation: a 3-D transposed convolution over a singleton depth.
 
-    Kept for measurement (``benchmarks/engines.py``): as fast as :class:`DirectTransposedConv2d` at
-    batch 1, but MindSpore 2.10's CPU kernel was seen to take minutes at batch > 1.
+    The default: the zoo's own op, so its cost is the zoo's at batch 1 (``benchmarks/engines.py``
+    measures it beside the others), run one image at a time where the zoo's took minutes at batch > 1.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int,
@@ -127,9 +133,8 @@ class SingletonDepthTransposedConv2d(_StrideTwoTransposedConv):
                                              pad_mode="pad", pad=(0, 0) + (padding,) * 4, stride=(1, 2, 2),
                                              output_padding=(0, output_padding, output_padding))
 
-    def construct(self, x):
-        kernel = ops.expand_dims(self.kernel(x.dtype), 2)
-        return self.add_bias(ops.squeeze(self.transpose(ops.expand_dims(x, 2), kernel), 2))
+    def one_image(self, x, kernel):
+        return ops.squeeze(self.transpose(ops.expand_dims(x, 2), ops.expand_dims(kernel, 2)), 2)
 
 
 class PhaseTransposedConv2d(_StrideTwoTransposedConv):
@@ -174,10 +179,11 @@ class PhaseTransposedConv2d(_StrideTwoTransposedConv):
 
 
 #: Formulations of the stride-2 transposed convolutions; all give the same numbers and the zoo's
-#: checkpoint layout. ``direct`` is the fastest on the CPU at every batch size measured
-#: (``benchmarks/engines.py``); ``phase`` uses only ``Conv2D``.
+#: checkpoint layout. ``conv3d`` (the zoo's op, one image at a time) and ``direct`` cost the same on
+#: the CPU within measurement noise, ``phase`` about 3x more (``benchmarks/engines.py``).
 TRANSPOSED_CONV_FORMS: dict[str, type[_StrideTwoTransposedConv]] = {
-    "direct": DirectTransposedConv2d, "phase": PhaseTransposedConv2d, "conv3d": SingletonDepthTransposedConv2d}
+    "conv3d": SingletonDepthTransposedConv2d, "direct": DirectTransposedConv2d, "phase": PhaseTransposedConv2d}
+DEFAULT_TRANSPOSED_CONV = "conv3d"
 
 
 def transposed_conv_cell(form: str, in_channels: int, out_channels: int, kernel_size: int,
@@ -281,7 +287,7 @@ class DilatedCentre(nn.Cell):
 class DecoderBlock(nn.Cell):
     """1x1 conv, BN, ReLU; transposed conv x2 up, BN, ReLU; 1x1 conv, BN, ReLU (decoder norms eps 1e-5)."""
 
-    def __init__(self, in_channels: int, out_channels: int, transposed_conv: str = "direct") -> None:
+    def __init__(self, in_channels: int, out_channels: int, transposed_conv: str = DEFAULT_TRANSPOSED_CONV) -> None:
         super().__init__()
         mid = in_channels // 4
         self.conv1 = _conv(in_channels, mid, 1, has_bias=True)
@@ -341,7 +347,7 @@ class DLinkNet34(_DLinkNet):
 
     filters = (64, 128, 256, 512)
 
-    def __init__(self, transposed_conv: str = "direct") -> None:
+    def __init__(self, transposed_conv: str = DEFAULT_TRANSPOSED_CONV) -> None:
         super().__init__()
         self.firstconv = _conv(3, 64, 7, stride=2, padding=3)
         self.firstbn = _bn(64, 1e-5)
@@ -364,7 +370,7 @@ class DLinkNet50(_DLinkNet):
 
     filters = (256, 512, 1024, 2048)
 
-    def __init__(self, transposed_conv: str = "direct") -> None:
+    def __init__(self, transposed_conv: str = DEFAULT_TRANSPOSED_CONV) -> None:
         super().__init__()
         self.firstconv = _conv(3, 64, 7, stride=2, padding=3)
         self.firstbn = _bn(64, 1e-5)
@@ -383,7 +389,7 @@ class DLinkNet50(_DLinkNet):
 ARCHITECTURES: dict[str, type[_DLinkNet]] = {"dlinknet34": DLinkNet34, "dlinknet50": DLinkNet50}
 
 
-def build_network(arch: str, transposed_conv: str = "direct") -> _DLinkNet:
+def build_network(arch: str, transposed_conv: str = DEFAULT_TRANSPOSED_CONV) -> _DLinkNet:
     """A freshly initialised network of the named architecture (``dlinknet34`` or ``dlinknet50``)."""
     try:
         return ARCHITECTURES[arch](transposed_conv)

@@ -59,6 +59,9 @@ def new_session(model: bytes | Path, threads: int):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Spinning threads hold their cores while waiting: two roadseg processes on one machine then slow
+    # each other more than their share of the cores (2.13x against 2.0x, measured); alone it gains nothing.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
