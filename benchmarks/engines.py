@@ -222,9 +222,9 @@ def forward_table(weights: Path, size: int, repeats: int, rounds: int, floor: fl
     gflop = GFLOP_PER_1024 * (size / 1024) ** 2
     cases = {f"{engine}/{form}/{batch}": (["--case", "forward", engine, form, str(batch), str(size), str(repeats),
                                            str(weights)], None)
-             for engine, form, batch in [("onnxruntime", "-", 1), ("onnxruntime", "-", 2), ("mindspore", "direct", 1),
-                                         ("mindspore", "conv3d", 1), ("mindspore", "phase", 1),
-                                         ("mindspore", "direct", 2)]}
+             for engine, form, batch in [("onnxruntime", "-", 1), ("onnxruntime", "-", 2), ("mindspore", "conv3d", 1),
+                                         ("mindspore", "direct", 1), ("mindspore", "phase", 1),
+                                         ("mindspore", "conv3d", 2)]}
     rows = interleaved(cases, rounds, timeout=900)
     print(f"\nForward, DinkNet34 {size}x{size}: median of {rounds} rounds x {repeats} calls, interleaved")
     print(f"{'engine':<13}{'transposed conv':<17}{'batch':>6}{'first s':>9}{'s/image':>9}{'GFLOP/s':>9}"
@@ -251,13 +251,13 @@ def isa_table(weights: Path, size: int, repeats: int, rounds: int) -> None:
     """MindSpore's direct forward under each ISA setting and under roadseg's own decision, interleaved."""
     base = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
                                                               "ROADSEG_CPU_ISA_CHOICE")}
-    args = ["--case", "forward", "mindspore", "direct", "1", str(size), str(repeats), str(weights)]
+    args = ["--case", "forward", "mindspore", "conv3d", "1", str(size), str(repeats), str(weights)]
     cases = {"roadseg's choice (no setting)": (args, base)}
     for isa in ("AVX2", "AVX512_CORE", "ALL"):
         cases[f"ONEDNN_MAX_CPU_ISA={isa}"] = (args, dict(base, ONEDNN_MAX_CPU_ISA=isa))
     limit = 90.0
     rows = interleaved(cases, rounds, timeout=limit)
-    print(f"\nMindSpore forward {size}x{size} by oneDNN ISA (direct transposed conv, batch 1; ALL is oneDNN's "
+    print(f"\nMindSpore forward {size}x{size} by oneDNN ISA (default transposed conv, batch 1; ALL is oneDNN's "
           f"own choice), {rounds} rounds x {repeats} calls, interleaved")
     for label, row in rows.items():
         shown = f"> {limit:.0f} s a process (stopped)" if row is None else f"{row['median_s']:.2f} s"
@@ -293,7 +293,7 @@ def predict_table(weights: Path, size: int, forwards: dict[str, dict], work: Pat
     bare_ort = forwards.get("onnxruntime/-/1", {}).get("per_image_s")
     for engine in ("auto", "mindspore"):
         row = time_predict(scene, weights, engine, work / f"out-{engine}")
-        key = "onnxruntime/-/1" if row["engine"] == "onnxruntime" else "mindspore/direct/1"
+        key = "onnxruntime/-/1" if row["engine"] == "onnxruntime" else "mindspore/conv3d/1"
         bare = row["windows"] * 8 * forwards[key]["per_image_s"]
         versus_ort = row["wall_s"] / (row["windows"] * 8 * bare_ort) if bare_ort else float("nan")
         print(f"{engine:<12}{row['engine']:<13}{row['windows']:>8}{row['wall_s']:>9.1f}{bare:>11.1f}"
