@@ -53,15 +53,15 @@ def case_forward(engine: str, form: str, batch: int, size: int, repeats: int, we
     """One engine's forward of a (batch, 3, size, size) input: per-call seconds."""
     x = np.random.default_rng(0).uniform(-1.6, 1.6, (batch, 3, size, size)).astype(np.float32)
     if engine == "onnxruntime":
-        from roadseg.model import load_model
+        from roadseg.model.loaded import load_model
 
         model = load_model(weights, engine="onnxruntime", device="CPU", batch_size=batch)
         run = model.runner
     else:
-        from roadseg.checkpoint import load_into, read_checkpoint
-        from roadseg.devices import configure_mindspore
-        from roadseg.mindspore_runtime import CPU_ISA, ms
-        from roadseg.network import build_network
+        from roadseg.model.checkpoint import load_into, read_checkpoint
+        from roadseg.model.devices import configure_mindspore
+        from roadseg.model.mindspore_runtime import CPU_ISA, ms
+        from roadseg.model.network import build_network
 
         configure_mindspore("CPU")
         network = build_network("dlinknet34", form)
@@ -81,9 +81,9 @@ def case_tconv(repeats: int) -> dict:
     All formulations in one process, timed in turn (A B C A B C ...), so drift hits them alike; the
     figure is the summed seconds of the five layers per forward.
     """
-    from roadseg.devices import configure_mindspore
-    from roadseg.mindspore_runtime import ms
-    from roadseg.network import TRANSPOSED_CONV_FORMS, transposed_conv_cell
+    from roadseg.model.devices import configure_mindspore
+    from roadseg.model.mindspore_runtime import ms
+    from roadseg.model.network import TRANSPOSED_CONV_FORMS, transposed_conv_cell
 
     configure_mindspore("CPU")
     layers = [(128, 128, 3, 32), (64, 64, 3, 64), (32, 32, 3, 128), (16, 16, 3, 256), (64, 32, 4, 512)]
@@ -112,8 +112,8 @@ def case_gemm(repeats: int) -> dict:
     import onnx
     from onnx import TensorProto, helper
 
-    from roadseg.cpu_budget import usable_cpu_count
-    from roadseg.onnx_engine import new_session
+    from roadseg.model.cpu_budget import usable_cpu_count
+    from roadseg.model.onnx_engine import new_session
 
     n = 4096
     a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (1, 2))
@@ -142,8 +142,8 @@ def child(args: list[str], env: dict[str, str] | None = None, timeout: float = 1
 
 
 def cpu_facts() -> dict:
-    from roadseg.cpu_budget import usable_cpu_count
-    from roadseg.cpu_isa import cpu_identity
+    from roadseg.model.cpu_budget import usable_cpu_count
+    from roadseg.model.cpu_isa import cpu_identity
 
     identity = cpu_identity()
     shown = [flag for flag in identity.flags if flag in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl",
@@ -323,7 +323,7 @@ def main() -> None:
         return
 
     facts = cpu_facts()
-    from roadseg.mindspore_runtime import CPU_ISA
+    from roadseg.model.mindspore_runtime import CPU_ISA
 
     print(f"CPU: {facts['model']}, {facts['cores']} usable core(s) at {facts['mhz']:.0f} MHz; "
           f"flags: {' '.join(facts['flags'])}")
@@ -349,8 +349,8 @@ def main() -> None:
 
 def forget_graph(weights: Path) -> None:
     """Remove the cached ONNX graph of the throw-away weights (120 MB that nobody will use again)."""
-    from roadseg.download import sha256_of
-    from roadseg.onnx_engine import cached_onnx_path
+    from roadseg.model.download import sha256_of
+    from roadseg.model.onnx_engine import cached_onnx_path
 
     graph = cached_onnx_path(sha256_of(weights), "dlinknet34")
     for path in (graph, graph.with_suffix(".json")):

@@ -29,7 +29,7 @@ def timed(func, repeat: int = 7) -> float:
 
 
 def masks() -> tuple[np.ndarray, np.ndarray, str]:
-    from roadseg.evaluate import read_mask
+    from roadseg.metrics.evaluate import read_mask
 
     path = SHARED / "deepglobe" / "train" / "113_mask.png"
     if path.is_file():
@@ -76,7 +76,7 @@ def networkx_apls_direction(source, target, spacing: float = 50.0, snap: float =
     """Baseline for the path stage: one networkx Dijkstra per control point and a Python loop over pairs."""
     import networkx as nx
 
-    from roadseg.apls import add_control_points, snap_points
+    from roadseg.metrics.apls import add_control_points, snap_points
 
     controlled = add_control_points(source, spacing)
     points = {node: (data["x"], data["y"]) for node, data in controlled.nodes(data=True)}
@@ -98,7 +98,7 @@ def grid_graphs():
     """A 2 km x 2 km street grid with 100 m blocks, and a copy missing every 7th street segment."""
     from shapely.geometry import LineString
 
-    from roadseg.apls import graph_from_lines
+    from roadseg.metrics.apls import graph_from_lines
 
     lines = [LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
     lines += [LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
@@ -109,7 +109,7 @@ def grid_graphs():
 
 
 def main() -> int:
-    from roadseg.pixel_metrics import confusion_matrix, relaxed_counts
+    from roadseg.metrics.pixel import confusion_matrix, relaxed_counts
 
     pred, truth, source = masks()
     matrix = confusion_matrix(pred, truth)
@@ -129,16 +129,16 @@ def main() -> int:
     ]
     train = SHARED / "deepglobe" / "train"
     if train.is_dir():
-        from roadseg.evaluate import evaluate_masks
+        from roadseg.metrics.evaluate import evaluate_masks
 
         rows.append(("evaluate_masks, 4 pairs incl. reading", timed(lambda: evaluate_masks([train], [train]), 3)))
     geojson = SHARED / "spacenet-vegas-pan" / "sample_roads_for_masking.geojson"
     if geojson.is_file():
-        from roadseg.apls import apls, graph_from_geojson
+        from roadseg.metrics.apls import apls, graph_from_geojson
 
         graph = graph_from_geojson(geojson)
         rows.append(("APLS, SpaceNet sample vs itself (1 km)", timed(lambda: apls(graph, graph), 3)))
-    from roadseg.apls import _direction
+    from roadseg.metrics.apls import _direction
 
     truth, proposal = grid_graphs()
     ours = _direction(truth, proposal, 50.0, 4.0)

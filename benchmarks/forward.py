@@ -24,7 +24,7 @@ import time
 def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> dict:
     import numpy as np
 
-    from roadseg.model import load_model
+    from roadseg.model.loaded import load_model
 
     model = load_model(weights, device=device, pynative=(case == "pynative"), engine="mindspore")
     rng = np.random.default_rng(0)
@@ -32,7 +32,7 @@ def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> d
     if case == "api":
         call = lambda: model.predict_rgb(rgb)  # noqa: E731
     else:
-        from roadseg.mindspore_runtime import ms
+        from roadseg.model.mindspore_runtime import ms
 
         tensor = ms.Tensor(model.convention.to_network(rgb)[None])
         call = lambda: model.network(tensor).asnumpy()  # noqa: E731
@@ -61,9 +61,9 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args.size, args.repeats, args.device, args.weights)))
         return
 
-    from roadseg.checkpoint import save_checkpoint
-    from roadseg.convention import ZOO_CONVENTION
-    from roadseg.network import DLinkNet34
+    from roadseg.model.checkpoint import save_checkpoint
+    from roadseg.model.convention import ZOO_CONVENTION
+    from roadseg.model.network import DLinkNet34
 
     with tempfile.TemporaryDirectory() as work:
         weights = os.path.join(work, "bench.ckpt")

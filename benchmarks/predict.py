@@ -38,10 +38,10 @@ MEMORY_LIMIT_MB = 3 * 1024
 
 
 def random_checkpoint(folder: Path) -> Path:
-    from roadseg.checkpoint import save_checkpoint
-    from roadseg.convention import ZOO_CONVENTION
-    from roadseg.mindspore_runtime import ms
-    from roadseg.network import DLinkNet34
+    from roadseg.model.checkpoint import save_checkpoint
+    from roadseg.model.convention import ZOO_CONVENTION
+    from roadseg.model.mindspore_runtime import ms
+    from roadseg.model.network import DLinkNet34
 
     ms.set_seed(0)
     path = folder / "random-dlinknet34.ckpt"
@@ -79,8 +79,8 @@ def median_seconds(func, repeat: int) -> float:
 
 def child_memory(args: argparse.Namespace) -> None:
     """Subprocess body: load the model, predict one file, print peak RSS (MB) and seconds as JSON."""
-    from roadseg.model import load_model
-    from roadseg.predict import predict_file
+    from roadseg.inference.predict import predict_file
+    from roadseg.model.loaded import load_model
 
     model = load_model(args.weights, device="CPU")
     with tempfile.TemporaryDirectory() as out:
@@ -108,8 +108,8 @@ def main() -> None:
         child_memory(args)
         return
 
-    from roadseg.model import load_model
-    from roadseg.predict import predict_file
+    from roadseg.inference.predict import predict_file
+    from roadseg.model.loaded import load_model
 
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)

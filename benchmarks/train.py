@@ -37,7 +37,7 @@ def _write_data(directory: Path, count: int, size: int) -> None:
 
 
 def bench_roadseg(data: Path, out: Path, steps: int, batch: int) -> list[float]:
-    from roadseg.train import StepEvent, TrainConfig, run_training
+    from roadseg.train.loop import StepEvent, TrainConfig, run_training
 
     seconds: list[float] = []
     config = TrainConfig(output=str(out), data=str(data), val_split=0.0, epochs=1, batch_size=batch,
@@ -47,9 +47,9 @@ def bench_roadseg(data: Path, out: Path, steps: int, batch: int) -> list[float]:
 
 
 def bench_bare(steps: int, batch: int, size: int) -> list[float]:
-    from roadseg.losses import BceDiceLoss
-    from roadseg.mindspore_runtime import ms, nn
-    from roadseg.network import build_network
+    from roadseg.model.mindspore_runtime import ms, nn
+    from roadseg.model.network import build_network
+    from roadseg.train.losses import BceDiceLoss
 
     ms.set_seed(0)
     network = build_network("dlinknet34")
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     args = parser.parse_args()
 
-    from roadseg.mindspore_runtime import ms
+    from roadseg.model.mindspore_runtime import ms
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from skimage.morphology import skeletonize
 
-from roadseg.line_metrics import line_agreement
-from roadseg.vectorize import vectorize_array_result, vectorize_paths
+from roadseg.metrics.lines import line_agreement
+from roadseg.vector.vectorize import vectorize_array_result, vectorize_paths
 
 SPACENET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spacenet-vegas-pan"
 

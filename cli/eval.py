@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from roadseg.blending import BLEND_CHOICES
 from roadseg.cli.options import json_opt, model_options, overwrite_opt, quiet_opt
-from roadseg.tta import TTA_CHOICES
+from roadseg.inference.blending import BLEND_CHOICES
+from roadseg.inference.tta import TTA_CHOICES
 
 VECTOR_SUFFIXES = (".geojson", ".json")
 PREDICT_ONLY = ("weights", "arch", "device", "device_id", "engine", "threads", "pynative", "window", "overlap",
@@ -67,7 +67,7 @@ def _pixel_table(result, legend: bool = True) -> str:
 
 
 def _write_pixel_csv(path: Path, result, overwrite: bool) -> None:
-    from roadseg.atomic import atomic_output
+    from roadseg.io.atomic import atomic_output
 
     fields = ["image", "prediction", "truth", "tn", "fp", "fn", "tp", *(key for key, _ in PIXEL_COLUMNS)]
     with atomic_output(path, overwrite=overwrite) as temp, \
@@ -83,7 +83,7 @@ def _write_pixel_csv(path: Path, result, overwrite: bool) -> None:
 
 def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_json: bool,
                 csv_path: Path | None, overwrite: bool) -> None:
-    from roadseg.evaluate import evaluate_graphs
+    from roadseg.metrics.evaluate import evaluate_graphs
 
     evaluation = evaluate_graphs(prediction, truth, spacing=spacing, snap=snap)
     result = evaluation.apls
@@ -99,7 +99,7 @@ def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_jso
     }
     row = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
     if csv_path is not None:
-        from roadseg.atomic import atomic_output
+        from roadseg.io.atomic import atomic_output
 
         with atomic_output(csv_path, overwrite=overwrite) as temp, \
                 open(temp, "w", newline="", encoding="utf-8") as out:
@@ -173,7 +173,7 @@ def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: 
     Vectors: PRED and GT are GeoJSON road centrelines; reports APLS (SpaceNet). A mask as PRED is
     vectorized first with the vectorize defaults.
     """
-    from roadseg.atomic import check_writable
+    from roadseg.io.atomic import check_writable
 
     predict_given = [param.opts[0] for param in ctx.command.params if param.name in PREDICT_ONLY
                      and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT]
@@ -206,7 +206,7 @@ def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: 
         _run_graphs(prediction, truth, spacing, snap, as_json, csv_path, overwrite)
         return
 
-    from roadseg.evaluate import evaluate_masks
+    from roadseg.metrics.evaluate import evaluate_masks
 
     progress, bar = _progress_bar(quiet, as_json)
     try:
@@ -225,8 +225,8 @@ def _run_predict(data: str, predictions_dir: Path | None, model_args: dict, opti
     """Load the model, predict DATA_DIR into ``predictions_dir`` (or a temporary one) and score it."""
     import tempfile
 
-    from roadseg.evaluate import predict_and_evaluate, satellite_images
-    from roadseg.model import load_model
+    from roadseg.metrics.evaluate import predict_and_evaluate, satellite_images
+    from roadseg.model.loaded import load_model
 
     total = len(satellite_images(data))  # fail on an empty directory before loading the model
     model = load_model(model_args["weights"], model_args["arch"], model_args["device"],

@@ -26,20 +26,20 @@ def export(weights: str, arch: str | None, device: str, device_id: int, engine: 
     MindSpore before it is written). MINDIR and AIR come from MindSpore's exporter for a fixed
     1x3xSIZExSIZE input.
     """
-    from roadseg.atomic import check_writable
+    from roadseg.io.atomic import check_writable
 
     if size % 32:
         raise click.BadParameter(f"{size} is not a multiple of 32", param_hint="--size")
     check_writable(output, overwrite)  # fail before the slow load
     if file_format.upper() == "ONNX":
-        from roadseg.export import export_onnx
+        from roadseg.model.export import export_onnx
 
         result = export_onnx(weights, output, arch=arch, threads=threads, overwrite=overwrite)
         click.echo(f"{result.path}: ONNX graph of {result.arch} ({result.weights_label}), input Nx3xHxW "
                    f"(H, W multiples of 32); max |p - p_mindspore| {result.max_delta:.1e} on the check input")
         return
-    from roadseg.export import export_model
-    from roadseg.model import load_model
+    from roadseg.model.export import export_model
+    from roadseg.model.loaded import load_model
 
     model = load_model(weights, arch=arch, device=device, device_id=device_id, pynative=pynative,
                        engine="mindspore", threads=threads)

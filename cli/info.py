@@ -11,7 +11,7 @@ from roadseg.cli.options import json_opt
 
 
 def _onnxruntime_version() -> str | None:
-    from roadseg.onnx_engine import onnxruntime_available
+    from roadseg.model.onnx_engine import onnxruntime_available
 
     if not onnxruntime_available():
         return None
@@ -22,11 +22,11 @@ def _onnxruntime_version() -> str | None:
 
 def gather_info() -> dict:
     from roadseg import __version__
-    from roadseg.cpu_budget import usable_cpu_count
-    from roadseg.devices import usable_devices
-    from roadseg.mindspore_runtime import CPU_ISA
-    from roadseg.mindspore_runtime import ms as mindspore
-    from roadseg.registry import REGISTRY, cache_dir, cached_path
+    from roadseg.model.cpu_budget import usable_cpu_count
+    from roadseg.model.devices import usable_devices
+    from roadseg.model.mindspore_runtime import CPU_ISA
+    from roadseg.model.mindspore_runtime import ms as mindspore
+    from roadseg.model.registry import REGISTRY, cache_dir, cached_path
 
     return {
         "roadseg": __version__,

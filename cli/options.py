@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from roadseg.model import ENGINES
+from roadseg.model.loaded import ENGINES
 
 DEVICE_CHOICES = ("auto", "CPU", "GPU", "Ascend")
 

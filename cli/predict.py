@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from roadseg.blending import BLEND_CHOICES
 from roadseg.cli.options import json_opt, model_options, overwrite_opt, quiet_opt
-from roadseg.raster_read import SCALE_CHOICES
-from roadseg.raster_write import PROB_DTYPE_CHOICES
-from roadseg.tta import TTA_CHOICES
+from roadseg.inference.blending import BLEND_CHOICES
+from roadseg.inference.tta import TTA_CHOICES
+from roadseg.io.raster_read import SCALE_CHOICES
+from roadseg.io.raster_write import PROB_DTYPE_CHOICES
 
 OUTPUT_STEM_SUFFIXES = ("_mask", "_prob", "_preview")
 NETWORK_MULTIPLE = 32
@@ -41,7 +41,7 @@ class ShardType(click.ParamType):
     name = "K/N"
 
     def convert(self, value, param, ctx):
-        from roadseg.inputs import parse_shard
+        from roadseg.io.inputs import parse_shard
 
         if isinstance(value, tuple):
             return value
@@ -77,7 +77,7 @@ def _window_multiple(ctx, param, value: int) -> int:
 def _collect(inputs, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Inputs found for every item, and the items that found nothing (reported, the batch goes on)."""
     from roadseg.errors import BadInputError
-    from roadseg.inputs import collect_inputs
+    from roadseg.io.inputs import collect_inputs
 
     found: set[Path] = set()
     missing = []
@@ -166,9 +166,9 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
     quick-look <stem>_preview.png. Existing outputs are skipped unless --overwrite. Exit code 1 if any
     input failed.
     """
-    from roadseg.atomic import check_writable
-    from roadseg.inputs import select_shard
-    from roadseg.predict import pending_outputs, predict_files
+    from roadseg.inference.predict import pending_outputs, predict_files
+    from roadseg.io.atomic import check_writable
+    from roadseg.io.inputs import select_shard
 
     named = {Path(item).resolve() for item in inputs if Path(item).is_file()}
     found, missing = _collect(inputs, recursive)
@@ -184,7 +184,7 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
 
     model = None  # a missing preview alone needs no model: it is drawn from the image and the mask
     if any(pending_outputs(path, output_dir, save_prob=save_prob, overwrite=overwrite) for path in paths):
-        from roadseg.model import load_model
+        from roadseg.model.loaded import load_model
 
         model = load_model(weights, arch, device, device_id=device_id, batch_size=batch_size,
                            pynative=pynative, engine=engine, threads=threads)

@@ -32,9 +32,9 @@ def stitch(tiles, output, vrt, crs, res, mask_format, recursive, overwrite, as_j
     Tiles must share a CRS and pixel size unless --crs and --res are given. Masks are written as
     1 road / 0 background / 255 nodata, probabilities as float32 with NaN nodata.
     """
-    from roadseg.atomic import check_writable
-    from roadseg.inputs import collect_inputs
-    from roadseg.stitch import stitch_paths, without_output
+    from roadseg.io.atomic import check_writable
+    from roadseg.io.inputs import collect_inputs
+    from roadseg.io.mosaic import stitch_paths, without_output
 
     if (crs is None) != (res is None):
         raise click.UsageError("give both --crs and --res to reproject, or neither")

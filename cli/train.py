@@ -34,7 +34,7 @@ class _Progress:
         self.tty = sys.stderr.isatty() and not quiet
 
     def __call__(self, event) -> None:
-        from roadseg.train import EpochRecord, StepEvent
+        from roadseg.train.loop import EpochRecord, StepEvent
 
         if isinstance(event, StepEvent) and self.tty:
             if self.bar is None:
@@ -98,7 +98,7 @@ def train(data, config_path, resume, overwrite, quiet, as_json, **flags):
     Writes RUN_DIR/config.yaml, metrics.jsonl, last.ckpt and best.ckpt. For many devices launch with
     `msrun --worker_num N --local_worker_num N roadseg train ...`.
     """
-    from roadseg.train import TrainConfig, load_run_config, run_training
+    from roadseg.train.loop import TrainConfig, load_run_config, run_training
 
     given = {key: value for key, value in flags.items() if value is not None}
     if data is not None:

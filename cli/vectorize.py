@@ -18,7 +18,7 @@ class CrsType(click.ParamType):
     name = "CRS"
 
     def convert(self, value, param, ctx):
-        from roadseg.geo import parse_crs
+        from roadseg.vector.geo import parse_crs
 
         if value == "source":
             return value
@@ -32,7 +32,7 @@ class CrsType(click.ParamType):
 def _report_bad(paths: list[Path]) -> int:
     """Open every input's header; print one line per unusable file; return how many were bad."""
     from roadseg.errors import BadInputError
-    from roadseg.stitch import tile_info
+    from roadseg.io.mosaic import tile_info
 
     bad = 0
     for path in paths:
@@ -84,10 +84,10 @@ def vectorize(masks, output, threshold, mask_format, min_hole, min_area, min_spu
     Georeferenced tiles of one area (same CRS and pixel grid, touching or overlapping) are mosaicked
     first, so a road crossing tile edges is one line. Any unreadable input: nothing is written, exit 1.
     """
-    from roadseg.atomic import check_writable
-    from roadseg.geojson_write import write_geojson, write_graphml
-    from roadseg.inputs import collect_masks
-    from roadseg.vectorize import vectorize_paths
+    from roadseg.io.atomic import check_writable
+    from roadseg.io.geojson import write_geojson, write_graphml
+    from roadseg.io.inputs import collect_masks
+    from roadseg.vector.vectorize import vectorize_paths
 
     # a folder of predict outputs: its *_mask files (*_prob with --threshold), not the previews beside them
     paths = collect_masks(masks, stem_suffix="_mask" if threshold is None else "_prob", recursive=recursive)

@@ -20,7 +20,7 @@ def weights() -> None:
 @json_opt
 def list_weights(as_json: bool) -> None:
     """Name, architecture, sha256 and cache state of every known weights entry."""
-    from roadseg.registry import REGISTRY, cached_path
+    from roadseg.model.registry import REGISTRY, cached_path
 
     rows = [{"name": e.name, "arch": e.arch, "sha256": e.sha256, "cached": cached_path(e).is_file(),
              "path": str(cached_path(e)), "url": e.url, "license": e.license} for e in REGISTRY.values()]
@@ -59,8 +59,8 @@ class _DownloadBar:
 @quiet_opt
 def download(name: str, url: str | None, overwrite: bool, quiet: bool) -> None:
     """Download known weights NAME into the cache (streamed, sha256-checked)."""
-    from roadseg.registry import REGISTRY, cached_path
-    from roadseg.weights import download_known
+    from roadseg.model.registry import REGISTRY, cached_path
+    from roadseg.model.weights import download_known
 
     entry = REGISTRY.get(name)
     if entry is None:
@@ -83,9 +83,9 @@ def download(name: str, url: str | None, overwrite: bool, quiet: bool) -> None:
 @json_opt
 def verify(file: Path, arch: str | None, as_json: bool) -> None:
     """Check FILE: its sha256 against known weights, and every tensor against the network."""
-    from roadseg.checkpoint import check_tensors, expected_shapes, read_checkpoint
-    from roadseg.network import build_network
-    from roadseg.weights import verify_sha256
+    from roadseg.model.checkpoint import check_tensors, expected_shapes, read_checkpoint
+    from roadseg.model.network import build_network
+    from roadseg.model.weights import verify_sha256
 
     contents = read_checkpoint(file)
     known = verify_sha256(file)

@@ -30,8 +30,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from roadseg.download import download, sha256_of
 from roadseg.errors import RoadsegError
+from roadseg.model.download import download, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ROADSEG_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -132,7 +132,7 @@ def make_training_tiles(sample: Path, dest: Path) -> int:
     import rasterio
     from rasterio.windows import Window
 
-    from roadseg.raster_read import RasterSource
+    from roadseg.io.raster_read import RasterSource
 
     with RasterSource(sample / "road_mask_input.tif") as source:
         rgb, _ = source.read_all()  # (H, W, 3) float 0..255, percentile-stretched like predict

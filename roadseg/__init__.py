@@ -7,24 +7,19 @@ stay fast.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
-
-# MindSpore logs a warning for every backend plugin it cannot load (GPU, Ascend on a CPU machine);
-# show only its errors unless the user chose a level.
-os.environ.setdefault("GLOG_v", "3")
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY_EXPORTS = {
-    "load_model": "roadseg.model",
-    "RoadModel": "roadseg.model",
-    "predict_array": "roadseg.predict",
-    "predict_file": "roadseg.predict",
-    "DLinkNet34": "roadseg.network",
-    "DLinkNet50": "roadseg.network",
-    "InputConvention": "roadseg.convention",
+    "load_model": "roadseg.model.loaded",
+    "RoadModel": "roadseg.model.loaded",
+    "predict_array": "roadseg.inference.predict",
+    "predict_file": "roadseg.inference.predict",
+    "DLinkNet34": "roadseg.model.network",
+    "DLinkNet50": "roadseg.model.network",
+    "InputConvention": "roadseg.model.convention",
     "RoadsegError": "roadseg.errors",
 }
 

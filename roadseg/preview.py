@@ -7,7 +7,7 @@ Two halves kept apart:
   modify their input;
 * file I/O (:func:`render_preview`): the image is read decimated to the preview size (a
   nearest-neighbour read of ``out_shape``, never the full-resolution array) and scaled to 0-255 exactly
-  as ``predict`` scales it (:class:`~roadseg.raster_read.RasterSource`'s bands and scaling); the mask
+  as ``predict`` scales it (:class:`~roadseg.io.raster_read.RasterSource`'s bands and scaling); the mask
   is read onto the same preview grid; road lines from a GeoJSON file are reprojected to the image's
   CRS and drawn in preview pixels.
 
@@ -33,12 +33,12 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from skimage.draw import line as draw_line
 
-from roadseg.atomic import atomic_output
 from roadseg.errors import BadInputError
-from roadseg.geo import geojson_member_crs, is_georeferenced, reproject_xy
-from roadseg.mask_io import MaskFormat, decode_mask
-from roadseg.raster_open import open_raster, probability_scale, reading
-from roadseg.raster_read import RasterSource, Scale, io_env
+from roadseg.io.atomic import atomic_output
+from roadseg.io.masks import MaskFormat, decode_mask
+from roadseg.io.raster_open import open_raster, probability_scale, reading
+from roadseg.io.raster_read import RasterSource, Scale, io_env
+from roadseg.vector.geo import geojson_member_crs, is_georeferenced, reproject_xy
 
 DEFAULT_MAX_SIZE = 2048
 """Longest side of a preview in pixels (images already smaller keep their size)."""
@@ -363,7 +363,7 @@ def _read_mask(path: Path, grid: _Grid, shape: tuple[int, int], mask_format: Mas
 
 def _read_roads(path: Path, grid: _Grid, shape: tuple[int, int]) -> list[np.ndarray]:
     """Lines of a GeoJSON file in preview pixel coordinates."""
-    from roadseg.apls import load_geojson
+    from roadseg.metrics.apls import load_geojson
 
     data = load_geojson(path)
     try:
@@ -397,11 +397,11 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
     ----------
     image : path
         Any raster predict reads; scaled to 0-255 the way predict scales it (``bands``, ``scale``,
-        ``scale_range`` as in :func:`roadseg.predict.predict_file`) and decimated so that its longest
+        ``scale_range`` as in :func:`roadseg.inference.predict.predict_file`) and decimated so that its longest
         side is at most ``max_size`` pixels. Nodata pixels are dark grey.
     mask : path, optional
         A road mask on the image's grid (same size, or same ground if both are georeferenced): predict's
-        1/0/255 GeoTIFFs, 0/255 PNGs (see :mod:`roadseg.mask_io`), or a probability raster (road at
+        1/0/255 GeoTIFFs, 0/255 PNGs (see :mod:`roadseg.io.masks`), or a probability raster (road at
         >= 0.5). Shown in translucent magenta.
     roads : path, optional
         GeoJSON lines (``roadseg vectorize`` output), in longitude/latitude or the CRS its ``crs`` member

@@ -18,7 +18,7 @@ def _private_cache() -> Path:
     """A cache directory of the test run's own, so the ONNX graphs of its random weights (120 MB each)
     never land in the user's cache. The measured CPU instruction-set decision is copied in from the
     user's cache when there is one, so the run does not measure it again."""
-    from roadseg.registry import cache_dir
+    from roadseg.model.registry import cache_dir
 
     users = cache_dir() / "cpu-isa"
     private = Path(tempfile.mkdtemp(prefix="roadseg-test-cache-"))

@@ -31,7 +31,7 @@ def write_zoo_checkpoint(path: Path, arch: str = "dlinknet34", *, seed: int = 0,
 
     ``signal`` rescales the values (:func:`with_signal`) so the output depends on the input.
     """
-    from roadseg.mindspore_runtime import ms
+    from roadseg.model.mindspore_runtime import ms
 
     rng = np.random.default_rng(seed)
     tensors: dict[str, np.ndarray] = {}

@@ -18,7 +18,7 @@ import yaml
 from roadseg.cli.main import cli
 from roadseg.cli.train import _load_yaml
 from roadseg.cli.train import train as train_command
-from roadseg.train import TrainConfig
+from roadseg.train.loop import TrainConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TRAIN_YAML = EXAMPLES / "train.yaml"
@@ -227,7 +227,7 @@ class TestSlurmScript:
         assert "not in a SLURM array job" in result.stderr
 
     def test_shard_option_accepts_what_the_script_passes(self):
-        from roadseg.inputs import parse_shard, select_shard
+        from roadseg.io.inputs import parse_shard, select_shard
 
         assert parse_shard("1/8") == (1, 8)
         with pytest.raises(ValueError, match="1 <= K <= N"):

@@ -16,8 +16,10 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import transform as warp_transform
 from scipy import ndimage
 
-import roadseg.raster_read as raster_read
+import roadseg.io.raster_read as raster_read
 from roadseg.errors import BadInputError, OutputExistsError
+from roadseg.io.raster_read import RasterSource
+from roadseg.io.raster_write import OutputGrid, encode_prob, open_prob_writer
 from roadseg.preview import (
     MASK_ALPHA,
     MASK_COLOUR,
@@ -34,8 +36,6 @@ from roadseg.preview import (
     render_preview,
     shade_nodata,
 )
-from roadseg.raster_read import RasterSource
-from roadseg.raster_write import OutputGrid, encode_prob, open_prob_writer
 from tests.helpers_predict import TRANSFORM, UTM, random_rgb, write_raster
 
 sizes = st.integers(1, 20000)

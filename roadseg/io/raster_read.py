@@ -1,0 +1,246 @@
+"""Read rasters as reflect-padded RGB windows in 0-255, with validity, without loading them whole.
+
+Band choice: ``bands`` (1-based, R,G,B order), else the bands whose colour interpretation is red,
+green and blue, else the first three; a single band (panchromatic) is repeated into three. Validity
+comes from GDAL's mask of the chosen bands, which covers a nodata value, an alpha band and an internal
+mask; a pixel is valid where any chosen band is. Non-8-bit data is scaled to 0-255 with statistics
+from a decimated read (a few hundred thousand pixels at most), never from the whole raster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.windows import Window
+
+from roadseg.errors import BadInputError
+from roadseg.inference.windows import reflect_indices
+from roadseg.io.raster_open import open_raster, reading
+
+GDAL_CACHE_MB = 64
+"""GDAL's block cache while predicting (its default is 5 % of RAM): a row of windows' tiles fits, and
+peak memory stays independent of the raster's size. A GDAL_CACHEMAX set by the user wins."""
+
+STATS_SIZE = 1024
+"""Longest side of the decimated read that percentile and min-max statistics come from."""
+
+PLAIN_IMAGE_DRIVERS = ("JPEG", "PNG")
+
+
+class Scale(str, Enum):
+    """How raster values become 0-255."""
+
+    PERCENTILE = "percentile"  # per band, 2nd..98th percentile of valid pixels -> 0..255
+    MINMAX = "minmax"  # per band, minimum..maximum of valid pixels -> 0..255
+    NONE = "none"  # values are already 0-255 (clipped to that range)
+
+
+SCALE_CHOICES = tuple(mode.value for mode in Scale)
+PERCENTILES = (2.0, 98.0)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per channel ``(value - low) / (high - low) * 255`` clipped to 0-255; no bounds: clip only."""
+
+    low: tuple[float, float, float] | None = None
+    high: tuple[float, float, float] | None = None
+
+    def apply(self, chw: np.ndarray) -> np.ndarray:
+        values = chw.astype(np.float32)
+        if self.low is not None and self.high is not None:
+            low = np.asarray(self.low, np.float32)[:, None, None]
+            span = np.asarray(self.high, np.float32)[:, None, None] - low
+            values = (values - low) * (np.float32(255.0) / span)
+        np.nan_to_num(values, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        return np.clip(values, 0.0, 255.0, out=values)
+
+
+def default_bands(colorinterp: tuple[ColorInterp, ...]) -> tuple[int, int, int]:
+    """Red, green, blue by colour interpretation, else bands 1, 2, 3, else band 1 three times."""
+    wanted = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+    if all(interp in colorinterp for interp in wanted):
+        return tuple(colorinterp.index(interp) + 1 for interp in wanted)  # type: ignore[return-value]
+    if len(colorinterp) >= 3:
+        return (1, 2, 3)
+    return (1, 1, 1)
+
+
+def io_env() -> rasterio.Env:
+    """The GDAL settings for streaming reads and writes (a bounded block cache)."""
+    if "GDAL_CACHEMAX" in os.environ:
+        return rasterio.Env()
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
+
+
+def _check_png_complete(path: Path) -> None:
+    """GDAL's PNG driver returns a truncated PNG's missing rows as zeros without an error: check IEND."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 1024))
+        tail = handle.read()
+    if b"IEND" not in tail:
+        raise BadInputError(f"{path}: the PNG is truncated (no end chunk); re-download or re-export it")
+
+
+def _decimated_shape(height: int, width: int) -> tuple[int, int]:
+    factor = max(1, math.ceil(max(height, width) / STATS_SIZE))
+    return math.ceil(height / factor), math.ceil(width / factor)
+
+
+class RasterSource:
+    """An open raster that reads windows as ``(size, size, 3)`` float32 RGB in 0-255 plus validity.
+
+    Use as a context manager. Every GDAL failure while opening or reading becomes a
+    :class:`~roadseg.errors.BadInputError` naming the file.
+    """
+
+    def __init__(self, path: Path | str, *, bands: tuple[int, ...] | None = None,
+                 scale: Scale | str | None = None, scale_range: tuple[float, float] | None = None) -> None:
+        self.path = Path(path)
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise BadInputError(f"{self.path}: the file is empty (0 bytes); remove it or re-export it")
+        self._dataset = open_raster(self.path, "give a GeoTIFF, JPEG or PNG image")
+        try:
+            if self.driver == "PNG":
+                _check_png_complete(self.path)
+            self._setup(bands, scale, scale_range)
+        except BaseException:
+            self._dataset.close()
+            raise
+
+    def _setup(self, bands, scale, scale_range) -> None:
+        dataset = self._dataset
+        self.height, self.width = dataset.height, dataset.width
+        if self.height == 0 or self.width == 0:
+            raise BadInputError(f"{self.path}: the raster has zero size ({self.width}x{self.height})")
+        if bands is None:
+            bands = default_bands(tuple(dataset.colorinterp))
+        elif len(bands) == 1:
+            bands = tuple(bands) * 3
+        elif len(bands) != 3:
+            raise ValueError(f"bands must name 1 or 3 bands in R,G,B order, got {bands}")
+        for band in bands:
+            if not 1 <= band <= dataset.count:
+                raise BadInputError(f"{self.path}: has {dataset.count} band(s) but band {band} was asked "
+                                    f"for; choose --bands between 1 and {dataset.count}")
+        self.bands: tuple[int, int, int] = tuple(int(band) for band in bands)  # type: ignore[assignment]
+        self._unique = tuple(sorted(set(self.bands)))
+        self._order = [self._unique.index(band) for band in self.bands]
+        self._has_mask = any(MaskFlags.all_valid not in dataset.mask_flag_enums[band - 1]
+                             for band in self._unique)
+        self.dtype = np.dtype(dataset.dtypes[self.bands[0] - 1])
+        self.scaling = self._scaling(scale, scale_range)
+
+    # -- metadata -------------------------------------------------------------------------------------
+    @property
+    def crs(self):
+        return self._dataset.crs
+
+    @property
+    def transform(self):
+        return self._dataset.transform
+
+    @property
+    def driver(self) -> str:
+        return self._dataset.driver
+
+    @property
+    def is_plain_image(self) -> bool:
+        """JPEG or PNG: no georeferencing is carried over to outputs."""
+        return self.driver in PLAIN_IMAGE_DRIVERS
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether a nodata value, alpha band or internal mask can mark pixels invalid."""
+        return self._has_mask
+
+    # -- scaling --------------------------------------------------------------------------------------
+    def _scaling(self, scale, scale_range) -> Scaling:
+        if scale_range is not None:
+            low, high = (float(value) for value in scale_range)
+            if not high > low:
+                raise ValueError(f"scale range needs LOW < HIGH, got {low} {high}")
+            return Scaling((low,) * 3, (high,) * 3)
+        if scale is None:
+            scale = Scale.NONE if self.dtype == np.uint8 else Scale.PERCENTILE
+        scale = Scale(scale)
+        if scale is Scale.NONE:
+            return Scaling()
+        values, valid = self._decimated()
+        lows, highs = [], []
+        for channel in range(values.shape[0]):
+            data = values[channel][valid]
+            if data.size == 0:
+                low, high = 0.0, 255.0
+            elif scale is Scale.PERCENTILE:
+                low, high = (float(v) for v in np.percentile(data, PERCENTILES))
+            else:
+                low, high = float(data.min()), float(data.max())
+            lows.append(low)
+            highs.append(high if high > low else low + 1.0)
+        order = self._order
+        return Scaling(tuple(lows[i] for i in order), tuple(highs[i] for i in order))  # type: ignore[arg-type]
+
+    def _read_shape(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster's distinct chosen bands read nearest-neighbour at ``shape`` (raw values), and
+        which pixels are valid (mask and finite)."""
+        with reading(self.path):
+            values = self._dataset.read(self._unique, out_shape=(len(self._unique), *shape),
+                                        resampling=Resampling.nearest)
+            masks = (self._dataset.read_masks(self._unique, out_shape=(len(self._unique), *shape),
+                                              resampling=Resampling.nearest) if self._has_mask else None)
+        valid = np.ones(shape, bool) if masks is None else (masks > 0).any(axis=0)
+        return values, valid & np.isfinite(values).all(axis=0)
+
+    def _decimated(self) -> tuple[np.ndarray, np.ndarray]:
+        """A nearest-neighbour read of the chosen bands no larger than ``STATS_SIZE`` on a side."""
+        values, valid = self._read_shape(_decimated_shape(self.height, self.width))
+        return values.astype(np.float64), valid
+
+    # -- reading --------------------------------------------------------------------------------------
+    def read_decimated(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster as ``(H, W, 3)`` float32 RGB in 0-255 read nearest-neighbour at ``shape``, and
+        its validity: a quick look (``roadseg preview``) scaled as the windows are."""
+        values, valid = self._read_shape(shape)
+        return np.ascontiguousarray(np.transpose(self.scaling.apply(values[self._order]), (1, 2, 0))), valid
+
+    def read_window(self, y: int, x: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(size, size, 3)`` float32 RGB in 0-255 and ``(size, size)`` validity, reflected past edges."""
+        return self.read_region(y, x, size, size)
+
+    def read_region(self, y: int, x: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`read_window` for any rectangle; only the pixels it needs are read from the file."""
+        rows = reflect_indices(y, height, self.height)
+        cols = reflect_indices(x, width, self.width)
+        row0, col0 = int(rows.min()), int(cols.min())
+        window = Window(col0, row0, int(cols.max()) - col0 + 1, int(rows.max()) - row0 + 1)
+        with reading(self.path):
+            block = self._dataset.read(self._unique, window=window)
+            masks = self._dataset.read_masks(self._unique, window=window) if self._has_mask else None
+        index = np.ix_(rows - row0, cols - col0)
+        chw = self.scaling.apply(block[self._order][(slice(None), *index)])
+        valid = np.ones((height, width), bool) if masks is None else (masks > 0).any(axis=0)[index]
+        if np.issubdtype(block.dtype, np.floating):
+            valid &= np.isfinite(block[self._order][(slice(None), *index)]).all(axis=0)
+        return np.ascontiguousarray(np.transpose(chw, (1, 2, 0))), valid
+
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster as ``(H, W, 3)`` float32 and ``(H, W)`` validity (for small images only)."""
+        return self.read_region(0, 0, self.height, self.width)
+
+    # -- lifetime -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._dataset.close()
+
+    def __enter__(self) -> RasterSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

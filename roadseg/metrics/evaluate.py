@@ -1,0 +1,444 @@
+"""Score predicted road masks against ground truth: pairing by id, grid checks, per-image and overall scores.
+
+How a mask file is read (the same rule for predictions and ground truth):
+
+- a pixel is *road* when any non-alpha band is > 0, so a DeepGlobe label (0/255, three identical
+  channels), a PNG written by ``roadseg predict`` (0/255) and its GeoTIFF (0/1) all work;
+- a pixel is *nodata* (not scored) when the raster's nodata tag says so: ``roadseg predict`` tags its
+  GeoTIFF masks with nodata 255, so 255 there is excluded, while an untagged 0/255 PNG has no nodata and
+  255 is road. The tag, not the file suffix, decides.
+
+Pairing: ``<id>_mask.png`` (or any ``<stem>_mask.<ext>``) matches the file of the other side with the same
+``<id>``/``<stem>``; a mask without ``_mask`` in its name is keyed by its stem. In a directory that holds
+any ``*_mask.*`` file only those are masks (the DeepGlobe layout keeps ``<id>_sat.jpg`` beside them).
+Rasters are compared pixel for pixel, so their shapes must agree, and when both are georeferenced their
+CRS and transform must be identical. Files without a partner, ambiguous ids and differing grids are
+reported by name as :class:`Problem` entries while the other pairs are scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roadseg.errors import BadInputError, RoadsegError
+from roadseg.io.inputs import collect_inputs, collect_masks
+from roadseg.metrics.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult, load_geojson
+from roadseg.metrics.pixel import (
+    DEFAULT_SLACK,
+    PixelScores,
+    RelaxedCounts,
+    confusion_matrix,
+    relaxed_counts,
+    scores_from_confusion,
+)
+
+MASK_SUFFIX = "_mask"
+IMAGE_SUFFIX = "_sat"
+ERROR_MAP_SUFFIX = "_errors.png"
+
+
+# ---------------------------------------------------------------------------------------------------
+# names and pairing
+
+def mask_key(path: Path | str) -> str:
+    """The id a mask is matched by: its stem without a trailing ``_mask`` (``104_mask.png`` -> ``104``)."""
+    stem = Path(path).stem
+    return stem[: -len(MASK_SUFFIX)] if stem.lower().endswith(MASK_SUFFIX) else stem
+
+
+def image_key(path: Path | str) -> str:
+    """The id an image is matched by: its stem without a trailing ``_sat`` (``104_sat.jpg`` -> ``104``)."""
+    stem = Path(path).stem
+    return stem[: -len(IMAGE_SUFFIX)] if stem.lower().endswith(IMAGE_SUFFIX) else stem
+
+
+def _is_mask_name(path: Path) -> bool:
+    return path.stem.lower().endswith(MASK_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that kept a file or pair from being scored, by name."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MaskPair:
+    key: str
+    prediction: Path
+    truth: Path
+
+
+@dataclass(frozen=True)
+class Pairing:
+    pairs: list[MaskPair]
+    problems: list[Problem]
+
+
+def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[str, Path]:
+    by_key: dict[str, list[Path]] = {}
+    for path in paths:
+        by_key.setdefault(mask_key(path), []).append(path)
+    index: dict[str, Path] = {}
+    for key, group in by_key.items():
+        if len(group) > 1:
+            names = ", ".join(str(path) for path in group)
+            problems.append(Problem(key, f"several {side} masks share the id {key!r}: {names}; keep one"))
+        else:
+            index[key] = group[0]
+    return index
+
+
+def _single_file(items: Sequence[Path | str]) -> bool:
+    return len(items) == 1 and Path(items[0]).is_file()
+
+
+def pair_masks(predictions: Sequence[Path], truths: Sequence[Path]) -> Pairing:
+    """Match prediction and ground-truth masks by id; report unmatched and ambiguous files by name.
+
+    >>> pairing = pair_masks([Path("p/1_mask.png"), Path("p/2_mask.png")], [Path("t/1_mask.png")])
+    >>> [pair.key for pair in pairing.pairs], [problem.name for problem in pairing.problems]
+    (['1'], ['p/2_mask.png'])
+    """
+    problems: list[Problem] = []
+    pred_index = _index(predictions, "prediction", problems)
+    truth_index = _index(truths, "ground-truth", problems)
+    pairs = [MaskPair(key, pred_index[key], truth_index[key])
+             for key in sorted(pred_index.keys() & truth_index.keys())]
+    for key in sorted(pred_index.keys() - truth_index.keys()):
+        path = pred_index[key]
+        problems.append(Problem(str(path), f"{path}: no ground-truth mask with id {key!r}"))
+    for key in sorted(truth_index.keys() - pred_index.keys()):
+        path = truth_index[key]
+        problems.append(Problem(str(path), f"{path}: no prediction with id {key!r}"))
+    return Pairing(pairs, problems)
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading
+
+@dataclass(frozen=True)
+class Grid:
+    """Shape and, when georeferenced, CRS and transform of a raster."""
+
+    height: int
+    width: int
+    crs: str | None = None
+    transform: tuple[float, ...] | None = None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.transform is not None
+
+
+@dataclass(frozen=True)
+class MaskData:
+    road: np.ndarray
+    """(H, W) bool."""
+    valid: np.ndarray | None
+    """(H, W) bool: scored pixels, or None when the raster has no nodata."""
+    grid: Grid
+
+
+def _open(path: Path):
+    from roadseg.io.raster_open import open_raster
+
+    return open_raster(path, "give a PNG, JPEG or GeoTIFF mask")
+
+
+def _grid(dataset) -> Grid:
+    from affine import Affine
+
+    georeferenced = dataset.crs is not None or dataset.transform != Affine.identity()
+    return Grid(dataset.height, dataset.width, dataset.crs.to_string() if dataset.crs else None,
+                tuple(dataset.transform)[:6] if georeferenced else None)
+
+
+def read_mask(path: Path | str) -> MaskData:
+    """Read a mask file: road where a non-alpha band is > 0, nodata where the nodata tag says.
+
+    Integer rasters only: a float raster is a probability map and raises :class:`BadInputError`.
+    """
+    from rasterio.enums import ColorInterp
+
+    from roadseg.io.raster_open import probability_scale
+
+    path = Path(path)
+    with _open(path) as dataset:
+        if probability_scale(dataset) is not None:
+            raise BadInputError(f"{path}: holds probabilities, not a mask; score the <id>_mask file, or "
+                                "threshold the probabilities first")
+        bands = [index for index, interp in zip(dataset.indexes, dataset.colorinterp)
+                 if interp != ColorInterp.alpha] or list(dataset.indexes)
+        data = dataset.read(bands)
+        nodata = dataset.nodata
+        grid = _grid(dataset)
+    valid = None
+    if nodata is not None:
+        valid = ~(data == nodata).any(axis=0)
+    road = (data > 0).any(axis=0)
+    if valid is not None:
+        road &= valid
+    return MaskData(road, valid, grid)
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """Read imagery as (H, W, C) for drawing error maps."""
+    with _open(Path(path)) as dataset:
+        return np.transpose(dataset.read(), (1, 2, 0))
+
+
+def check_grids(prediction: Path, pred_grid: Grid, truth: Path, truth_grid: Grid) -> str | None:
+    """Why two masks cannot be compared pixel for pixel, or None when they can."""
+    if (pred_grid.height, pred_grid.width) != (truth_grid.height, truth_grid.width):
+        return (f"{prediction} is {pred_grid.width}x{pred_grid.height} pixels but {truth} is "
+                f"{truth_grid.width}x{truth_grid.height}; predict on the same image size as the ground truth")
+    if pred_grid.georeferenced and truth_grid.georeferenced:
+        if pred_grid.crs != truth_grid.crs:
+            return f"{prediction} has CRS {pred_grid.crs} but {truth} has {truth_grid.crs}; use the same grid"
+        if not np.allclose(pred_grid.transform, truth_grid.transform, rtol=0, atol=1e-9):
+            return (f"{prediction} and {truth} are on different grids (transforms {pred_grid.transform} and "
+                    f"{truth_grid.transform}); use the same grid")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# scoring
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Scores of one prediction/ground-truth pair."""
+
+    name: str
+    prediction: Path
+    truth: Path
+    confusion: list[list[int]]
+    """``[[tn, fp], [fn, tp]]``: rows true class, columns predicted class (0 background, 1 road)."""
+    relaxed: RelaxedCounts
+    scores: PixelScores
+    error_map: Path | None = None
+
+
+@dataclass
+class EvalResult:
+    """Overall scores (one confusion matrix over all pixels of all pairs) and per-image scores."""
+
+    slack: float
+    confusion: list[list[int]]
+    relaxed: RelaxedCounts
+    scores: PixelScores
+    images: list[ImageResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        """Plain types for JSON: paths as strings, nan as None."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def score_masks(pred: MaskData, truth: MaskData, *, slack: float = DEFAULT_SLACK
+                ) -> tuple[np.ndarray, RelaxedCounts, np.ndarray | None]:
+    """Confusion matrix and relaxed counts of one pair; pixels that are nodata on either side are skipped."""
+    valid = pred.valid
+    if truth.valid is not None:
+        valid = truth.valid if valid is None else valid & truth.valid
+    matrix = confusion_matrix(pred.road, truth.road, valid)
+    return matrix, relaxed_counts(pred.road, truth.road, valid, slack=slack), valid
+
+
+def _find_images(dirs: Iterable[Path]) -> dict[str, Path]:
+    images: dict[str, Path] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            continue
+        for path in collect_inputs([directory]):
+            if not _is_mask_name(path):
+                images.setdefault(image_key(path), path)
+    return images
+
+
+def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Path], *,
+                   slack: float = DEFAULT_SLACK, error_maps: Path | str | None = None,
+                   images: Iterable[str | Path] | None = None, overwrite: bool = False,
+                   progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
+    """Pair, read and score prediction masks against ground-truth masks.
+
+    Parameters
+    ----------
+    predictions, truths
+        Files, directories or globs of masks (see the module docstring).
+    slack
+        Relaxed-score tolerance in pixels.
+    error_maps
+        Directory for one ``<id>_errors.png`` per pair (TP, FP, FN over the image), or None.
+    images
+        Directories searched for the imagery under the error maps (``<id>_sat.*`` or ``<id>.*``);
+        by default the ground-truth directories. Pairs without imagery are drawn on black.
+    progress
+        Called as ``progress(done, total, name)`` after each pair.
+
+    A pair that cannot be scored (unreadable, different grids, existing error map without
+    ``overwrite``) becomes a :class:`Problem` and the others are still scored.
+    """
+    from roadseg.metrics.error_maps import error_map, write_error_map
+
+    truth_items = list(truths)
+    predictions = list(predictions)
+    if _single_file(predictions) and _single_file(truth_items):
+        # one file against one file: the user paired them; their names need not share an id
+        prediction, truth = Path(predictions[0]), Path(truth_items[0])
+        pairing = Pairing([MaskPair(mask_key(prediction), prediction, truth)], [])
+    else:
+        pairing = pair_masks(collect_masks(predictions), collect_masks(truth_items))
+    problems = list(pairing.problems)
+    if images is None:
+        image_dirs = [Path(item) if Path(item).is_dir() else Path(item).parent for item in truth_items]
+    else:
+        image_dirs = [Path(item) for item in images]
+    image_index = _find_images(image_dirs) if error_maps is not None else {}
+    total = np.zeros((2, 2), dtype=np.int64)
+    relaxed_total = RelaxedCounts()
+    results: list[ImageResult] = []
+    for done, pair in enumerate(pairing.pairs, start=1):
+        try:
+            pred, truth = read_mask(pair.prediction), read_mask(pair.truth)
+            reason = check_grids(pair.prediction, pred.grid, pair.truth, truth.grid)
+            if reason is not None:
+                raise BadInputError(reason)
+            matrix, relaxed, valid = score_masks(pred, truth, slack=slack)
+            map_path = None
+            if error_maps is not None:
+                map_path = Path(error_maps) / f"{pair.key}{ERROR_MAP_SUFFIX}"
+                picture = _background(image_index.get(pair.key), pair, pred.road.shape)
+                write_error_map(map_path, error_map(pred.road, truth.road, valid, picture),
+                                overwrite=overwrite)
+        except RoadsegError as error:
+            problems.append(Problem(pair.key, str(error)))
+        else:
+            total += matrix
+            relaxed_total += relaxed
+            results.append(ImageResult(pair.key, pair.prediction, pair.truth, matrix.tolist(), relaxed,
+                                       scores_from_confusion(matrix, relaxed), map_path))
+        if progress is not None:
+            progress(done, len(pairing.pairs), pair.key)
+    return EvalResult(slack=slack, confusion=total.tolist(), relaxed=relaxed_total,
+                      scores=scores_from_confusion(total, relaxed_total), images=results, problems=problems)
+
+
+def _background(path: Path | None, pair: MaskPair, shape: tuple[int, ...]) -> np.ndarray | None:
+    if path is None or path in (pair.prediction, pair.truth):
+        return None
+    try:
+        image = read_image(path)
+    except BadInputError as error:
+        warnings.warn(f"error map of {pair.key} drawn without imagery: {error}", stacklevel=3)
+        return None
+    if image.shape[:2] != tuple(shape):
+        warnings.warn(f"error map of {pair.key} drawn without imagery: {path} is "
+                      f"{image.shape[1]}x{image.shape[0]}, the masks {shape[1]}x{shape[0]}", stacklevel=3)
+        return None
+    return image
+
+
+def satellite_images(data: Path | str) -> list[Path]:
+    """The ``<id>_sat.*`` images of a DeepGlobe-layout directory (beside their ``<id>_mask.png``)."""
+    images = [path for path in collect_inputs([data]) if path.stem.lower().endswith(IMAGE_SUFFIX)]
+    if not images:
+        raise BadInputError(f"{data}: no <id>_sat.* images found; give a DeepGlobe-layout directory "
+                            "(<id>_sat.jpg with <id>_mask.png)")
+    return images
+
+
+def predict_and_evaluate(model, data: Path | str, predictions: Path | str, *, slack: float = DEFAULT_SLACK,
+                         error_maps: Path | str | None = None, images: Iterable[str | Path] | None = None,
+                         overwrite: bool = False, on_file: Callable[[Path, object, str | None], None] | None = None,
+                         progress: Callable[[int, int, str], None] | None = None,
+                         **predict_options) -> EvalResult:
+    """Predict every ``<id>_sat.*`` of a DeepGlobe-layout directory into ``predictions``, then score it.
+
+    ``model`` and ``predict_options`` go to :func:`roadseg.inference.predict.predict_files` (masks already in
+    ``predictions`` are reused unless ``overwrite``); ``on_file`` is its per-image callback. Images that
+    fail to predict are reported as problems, and the masks are scored against ``<id>_mask.*`` in
+    ``data`` as :func:`evaluate_masks` does (its ``progress`` too).
+    """
+    from roadseg.inference.predict import output_paths, predict_files
+
+    data = Path(data)
+    inputs = satellite_images(data)
+    batch = predict_files(model, inputs, predictions, overwrite=overwrite, on_file=on_file, **predict_options)
+    failed = {path for path, _ in batch.failed}
+    masks = [output_paths(path, predictions).mask for path in inputs if path not in failed]
+    result = evaluate_masks(masks, [data], slack=slack, error_maps=error_maps, images=images,
+                            overwrite=overwrite, progress=progress)
+    result.problems = [Problem(image_key(path), reason) for path, reason in batch.failed] + result.problems
+    return result
+
+
+VECTOR_SUFFIXES = (".geojson", ".json")
+
+
+@dataclass(frozen=True)
+class GraphEvalResult:
+    """APLS of a proposal road network against the ground truth, with what was compared."""
+
+    prediction: Path
+    truth: Path
+    apls: AplsResult
+    vectorized: bool
+    """True when the prediction was a mask, vectorized with the vectorize defaults."""
+    spacing_m: float
+    snap_m: float
+
+    def to_dict(self) -> dict:
+        """Plain types for JSON: paths as strings, nan as None."""
+        return _plain(dataclasses.asdict(self))
+
+
+def evaluate_graphs(prediction: Path | str, truth: Path | str, *, spacing: float = CONTROL_SPACING_M,
+                    snap: float = SNAP_DISTANCE_M) -> GraphEvalResult:
+    """APLS of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize) against
+    ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the ground truth."""
+    from roadseg.metrics.apls import apls, graph_from_geojson, local_metric_crs
+
+    prediction, truth = Path(prediction), Path(truth)
+    vectorized = prediction.suffix.lower() not in VECTOR_SUFFIXES
+    if vectorized:
+        from roadseg.vector.vectorize import vectorize_path
+
+        proposal = vectorize_path(prediction)
+        if proposal.get("coordinates") == "pixel":
+            raise BadInputError(f"{prediction}: not georeferenced, so its roads have no place on the map; "
+                                "APLS against GeoJSON needs a georeferenced mask (GeoTIFF)")
+    else:
+        proposal = load_geojson(prediction)
+    truth_data = load_geojson(truth)
+    if truth_data.get("coordinates") == "pixel":
+        raise BadInputError(f"{truth}: its coordinates are pixels, not places on the map; APLS needs "
+                            "ground truth in longitude/latitude or a metric CRS")
+    crs = local_metric_crs(truth_data)
+    result = apls(graph_from_geojson(truth_data, crs=crs), graph_from_geojson(proposal, crs=crs),
+                  spacing=spacing, snap=snap)
+    return GraphEvalResult(prediction, truth, result, vectorized, spacing, snap)

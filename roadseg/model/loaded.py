@@ -1,0 +1,200 @@
+"""A loaded D-LinkNet ready for inference: numpy in, road probabilities out, on the chosen device."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from roadseg.errors import EngineError, WeightsError
+from roadseg.model.checkpoint import CheckpointContents
+from roadseg.model.convention import ZOO_CONVENTION, InputConvention
+from roadseg.model.download import ProgressCallback
+from roadseg.model.registry import DEFAULT_WEIGHTS
+
+logger = logging.getLogger(__name__)
+
+#: Inputs per network call when the user does not choose: a single 1024x1024 input already keeps a
+#: CPU's cores busy, while GPUs and NPUs need several to fill up.
+DEFAULT_BATCH_SIZE = {"CPU": 1, "GPU": 4, "Ascend": 4}
+
+
+ENGINES = ("auto", "mindspore", "onnxruntime")
+#: The architectures roadseg builds (:data:`roadseg.model.network.ARCHITECTURES` has their classes).
+ARCHITECTURE_NAMES = ("dlinknet34", "dlinknet50")
+
+
+class MindSporeRunner:
+    """Runs ``(N, 3, h, w)`` float32 batches through a MindSpore Cell: ``(N, h, w)`` probabilities."""
+
+    def __init__(self, network) -> None:
+        self.network = network
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        from roadseg.model.mindspore_runtime import ms
+
+        return self.network(ms.Tensor(batch)).asnumpy()[:, 0]
+
+
+@dataclass
+class RoadModel:
+    """A D-LinkNet on one engine, with the input convention of its weights and a batch size for its device.
+
+    ``runner`` maps an ``(N, 3, h, w)`` batch to ``(N, h, w)`` probabilities; ``network`` is the MindSpore
+    Cell (None on the ONNX Runtime engine), which training and MindSpore's exporter need.
+    """
+
+    network: object
+    arch: str
+    convention: InputConvention
+    device: str
+    weights_label: str
+    batch_size: int = 1
+    engine: str = "mindspore"
+    runner: Callable[[np.ndarray], np.ndarray] | None = None
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.runner is None:
+            self.runner = MindSporeRunner(self.network)
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, 3, h, w)`` float32 network input -> ``(N, h, w)`` float32 road probabilities.
+
+        Runs ``batch_size`` inputs per call; a short last chunk is padded to the full batch so GRAPH
+        mode reuses the graph it compiled for that shape instead of compiling another.
+        """
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected an (N, 3, h, w) batch, got shape {batch.shape}")
+        if batch.shape[2] % 32 or batch.shape[3] % 32:
+            raise ValueError(f"network input height and width must be multiples of 32, got {batch.shape[2:]}")
+        outputs = np.empty((batch.shape[0], batch.shape[2], batch.shape[3]), dtype=np.float32)
+        for start in range(0, batch.shape[0], self.batch_size):
+            chunk = batch[start:start + self.batch_size]
+            count = chunk.shape[0]
+            if count < self.batch_size and start > 0:
+                chunk = np.concatenate([chunk, np.zeros((self.batch_size - count, *chunk.shape[1:]),
+                                                        dtype=np.float32)])
+            outputs[start:start + count] = self.runner(chunk)[:count]
+        return outputs
+
+    __call__ = forward
+
+    def predict_rgb(self, rgb: np.ndarray) -> np.ndarray:
+        """One ``(H, W, 3)`` RGB image in 0-255 (H, W multiples of 32) -> ``(H, W)`` probabilities."""
+        return self.forward(self.convention.to_network(rgb)[None])[0]
+
+
+@dataclass(frozen=True)
+class ChosenWeights:
+    """A checkpoint's tensors with the architecture and input convention roadseg will use for them."""
+
+    contents: CheckpointContents
+    arch: str
+    convention: InputConvention
+    label: str
+
+
+def choose_weights(weights: str | Path, arch: str | None, *, allow_download: bool = True,
+                   progress: ProgressCallback | None = None) -> ChosenWeights:
+    """Read weights; the architecture is ``arch``, else the registry's, the checkpoint's, or dlinknet34.
+
+    The input convention comes from the registry for known weights, else the checkpoint, else the zoo's.
+    """
+    from roadseg.model.checkpoint import read_checkpoint
+    from roadseg.model.weights import resolve_weights
+
+    resolved = resolve_weights(weights, allow_download=allow_download, progress=progress)
+    contents = read_checkpoint(resolved.path)
+    chosen_arch = arch or (resolved.entry.arch if resolved.entry else None) or contents.arch or "dlinknet34"
+    if chosen_arch not in ARCHITECTURE_NAMES:
+        raise WeightsError(f"{resolved.path}: unknown architecture {chosen_arch!r}; "
+                           f"choose one of {', '.join(ARCHITECTURE_NAMES)}")
+    convention = (resolved.entry.convention if resolved.entry else None) or contents.convention
+    if convention is None:
+        logger.info("%s records no input convention; using the zoo's (BGR, x/255*3.2-1.6)", resolved.path)
+        convention = ZOO_CONVENTION
+    return ChosenWeights(contents, chosen_arch, convention, resolved.label)
+
+
+def resolve_engine(engine: str, device: str) -> str:
+    """``auto`` -> ONNX Runtime for CPU work when it is installed, else MindSpore; refuse impossible pairs."""
+    from roadseg.model.devices import canonical_device, resolve_device
+    from roadseg.model.onnx_engine import onnxruntime_available
+
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "mindspore":
+        return engine
+    requested = canonical_device(device)
+    if engine == "onnxruntime":
+        if requested not in ("auto", "CPU"):
+            raise EngineError(f"engine onnxruntime runs on the CPU, not {requested}; use device CPU or "
+                              "engine mindspore")
+        if not onnxruntime_available():
+            raise EngineError("engine onnxruntime needs the onnx and onnxruntime packages: "
+                              "pip install onnx onnxruntime")
+        return engine
+    on_cpu = requested == "CPU" or (requested == "auto" and resolve_device("auto") == "CPU")
+    return "onnxruntime" if on_cpu and onnxruntime_available() else "mindspore"
+
+
+def load_model(weights: str | Path = DEFAULT_WEIGHTS, arch: str | None = None, device: str = "auto", *,
+               device_id: int = 0, batch_size: int | None = None, pynative: bool = False,
+               engine: str = "auto", threads: int | None = None,
+               allow_download: bool = True, progress: ProgressCallback | None = None) -> RoadModel:
+    """Load weights (a known name, a zoo checkpoint or a roadseg checkpoint) onto an engine and device.
+
+    See :func:`choose_weights` for the architecture and input convention. ``engine`` ``auto`` runs CPU
+    work on ONNX Runtime (a graph verified against MindSpore, see :mod:`roadseg.model.onnx_engine`) and
+    everything else on MindSpore; ``threads`` defaults to the CPUs this process may use.
+    """
+    from roadseg.model.cpu_budget import usable_cpu_count
+
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    threads = threads or usable_cpu_count()
+    chosen = choose_weights(weights, arch, allow_download=allow_download, progress=progress)
+    contents = chosen.contents
+    common = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads)
+    if resolve_engine(engine, device) == "onnxruntime":
+        runner = _onnx_runner(contents, chosen.arch, threads, fall_back=engine == "auto")
+        if runner is not None:
+            return RoadModel(network=None, device="CPU", batch_size=batch_size or 1, engine="onnxruntime",
+                             runner=runner, **common)
+    return _mindspore_model(contents, device, device_id, pynative, batch_size, common)
+
+
+def _onnx_runner(contents, arch: str, threads: int, *, fall_back: bool):
+    """The ONNX Runtime runner of verified weights; None (MindSpore takes over) if ``fall_back`` and it fails."""
+    from roadseg.model.download import sha256_of
+    from roadseg.model.onnx_engine import OnnxRunner, verified_onnx
+
+    try:
+        graph = verified_onnx(contents, arch, sha256_of(contents.path), threads)
+    except EngineError as error:
+        if not fall_back:
+            raise
+        logger.warning("%s; running on MindSpore instead", error)
+        return None
+    return OnnxRunner(graph.path, threads)
+
+
+def _mindspore_model(contents, device: str, device_id: int, pynative: bool, batch_size: int | None,
+                     common: dict) -> RoadModel:
+    from roadseg.model.checkpoint import load_into
+    from roadseg.model.devices import configure_mindspore
+    from roadseg.model.network import build_network
+
+    used_device = configure_mindspore(device, device_id, pynative=pynative, threads=common["threads"])
+    network = build_network(common["arch"])
+    load_into(network, contents, common["arch"])
+    network.set_train(False)
+    return RoadModel(network=network, device=used_device,
+                     batch_size=batch_size or DEFAULT_BATCH_SIZE.get(used_device, 1), **common)

@@ -1,0 +1,26 @@
+"""The one door through which roadseg imports MindSpore.
+
+oneDNN, inside MindSpore, reads its instruction-set limit once, when MindSpore loads; importing
+MindSpore here, right after :func:`roadseg.model.cpu_isa.settle_cpu_isa`, guarantees the measured choice is
+in force wherever roadseg runs the network (predict, eval, train, export, benchmarks, tests). Every
+other module takes ``ms`` (and the names below) from here; a test checks that none imports MindSpore
+itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+from roadseg.model.cpu_isa import settle_cpu_isa
+
+# MindSpore logs a warning for every backend plugin it cannot load (GPU, Ascend on a CPU machine);
+# show only its errors unless the user chose a level. Set here, not on `import roadseg`, which leaves
+# the environment alone.
+os.environ.setdefault("GLOG_v", "3")
+CPU_ISA = settle_cpu_isa()
+
+import mindspore as ms  # noqa: E402 - oneDNN must see the ISA choice when MindSpore loads
+from mindspore import Parameter, Tensor, amp, nn, ops  # noqa: E402
+from mindspore.common.initializer import HeUniform, initializer  # noqa: E402
+
+__all__ = ["CPU_ISA", "HeUniform", "Parameter", "Tensor", "amp", "initializer", "ms", "nn", "ops"]

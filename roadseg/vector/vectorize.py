@@ -1,0 +1,429 @@
+"""Road masks to a cleaned centreline graph in GeoJSON: the ``roadseg vectorize`` pipeline.
+
+Steps (each parameter in metres, converted with the raster's pixel size measured at its centre; for
+rasters without georeferencing in pixels, or in metres when ``pixel_size`` is given):
+
+1. clean the mask (fill holes smaller than ``min_hole`` m², drop blobs smaller than ``min_area`` m²);
+2. skeletonize and build the graph (:mod:`roadseg.vector.skeleton_graph`);
+3. prune spurs shorter than ``min_spur``, keeping dead ends at the raster border or at nodata;
+4. close gaps up to ``max_gap`` that continue the road's direction (within ``max_angle`` degrees);
+5. drop connected components shorter in total than ``min_length``;
+6. Douglas-Peucker at ``simplify``, keeping end nodes;
+
+then pixel centres go through the affine transform and are reprojected to ``out_crs`` (EPSG:4326 by
+default, longitude first as RFC 7946 requires). ``length_m`` is measured on the WGS 84 ellipsoid.
+
+Several georeferenced masks of one area (touching or overlapping, same CRS and pixel size) are
+mosaicked first (:func:`roadseg.io.mosaic.mosaic_masks`) and vectorized as one raster, so a road crossing
+tile edges comes out as one line; masks without georeferencing are vectorized one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import shapes
+
+from roadseg.errors import BadInputError
+from roadseg.io.masks import MaskFormat, MaskRaster, read_mask
+from roadseg.vector import graph_clean
+from roadseg.vector.geo import (
+    LONLAT,
+    PixelGeometry,
+    lonlat_segment_lengths,
+    parse_crs,
+    pixel_centres_to_crs,
+    pixel_geometry,
+    reproject_xy,
+)
+from roadseg.vector.mask_clean import clean_mask
+from roadseg.vector.skeleton_graph import build_graph, skeletonize_mask
+
+Progress = Callable[[str], None]
+STEPS = ("read", "clean", "skeletonize", "graph", "prune", "gaps", "filter", "simplify", "output")
+
+
+@dataclass(frozen=True)
+class VectorizeOptions:
+    """Parameters of the pipeline; lengths in metres, areas in square metres (see the module docstring)."""
+
+    min_hole: float = 20.0
+    min_area: float = 50.0
+    min_spur: float = 10.0
+    max_gap: float = 10.0
+    min_length: float = 20.0
+    simplify: float = 1.0
+    max_angle: float = graph_clean.DEFAULT_MAX_ANGLE
+    out_crs: str = "EPSG:4326"  # or "source": the raster's own CRS
+    threshold: float | None = None
+    mask_format: MaskFormat = "auto"
+    pixel_size: float | None = None
+    polygons: bool = False
+    mosaic: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("min_hole", "min_area", "min_spur", "max_gap", "min_length", "simplify"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0 < self.max_angle < 90:
+            raise ValueError(f"max_angle must be between 0 and 90 degrees, got {self.max_angle!r}")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        if self.pixel_size is not None and not self.pixel_size > 0:
+            raise ValueError(f"pixel_size must be > 0 metres, got {self.pixel_size!r}")
+        if self.out_crs != "source":
+            parse_crs(self.out_crs)
+
+
+@dataclass
+class VectorizeResult:
+    """The GeoJSON FeatureCollection and what it took to make it."""
+
+    collection: dict
+    graph: nx.MultiGraph
+    crs: CRS | None
+    sources: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.collection["features"])
+
+    @property
+    def total_length_m(self) -> float | None:
+        lengths = [f["properties"].get("length_m") for f in self.collection["features"]]
+        return None if any(x is None for x in lengths) else float(sum(lengths))
+
+    def summary(self) -> dict:
+        """A JSON-ready summary for ``--json``."""
+        return {"features": self.n_features, "total_length_m": self.total_length_m,
+                "crs": _crs_name(self.crs), "sources": self.sources, "counts": self.counts,
+                "timings_s": {k: round(v, 3) for k, v in self.timings.items()}, "warnings": self.warnings}
+
+
+class _Timer:
+    """Adds each step's wall time to ``timings`` (summed over tiles) and reports the step to ``progress``."""
+
+    def __init__(self, timings: dict[str, float], progress: Progress | None):
+        self.timings, self.progress = timings, progress
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _crs_name(crs: CRS | None) -> str | None:
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()
+
+
+def _output_crs(option: str, source_crs: CRS | None) -> CRS | None:
+    if source_crs is None:
+        return None
+    return source_crs if option == "source" else parse_crs(option)
+
+
+def _border_keep(graph: nx.MultiGraph, valid: np.ndarray, margin: int) -> set[int]:
+    """Dead ends within ``margin`` pixels of the raster edge or of nodata: their road goes on."""
+    height, width = valid.shape
+    keep = set()
+    for node in graph.nodes:
+        if graph.degree(node) != 1:
+            continue
+        r, c = (int(round(x)) for x in graph.nodes[node]["rc"])
+        r0, r1, c0, c1 = r - margin, r + margin + 1, c - margin, c + margin + 1
+        if r0 < 0 or c0 < 0 or r1 > height or c1 > width or not valid[r0:r1, c0:c1].all():
+            keep.add(node)
+    return keep
+
+
+def vectorize_mask(raster: MaskRaster, options: VectorizeOptions | None = None, *,
+                   progress: Progress | None = None, timings: dict[str, float] | None = None) -> VectorizeResult:
+    """Run the pipeline on a decoded mask (see the module docstring) and return the result."""
+    options = options or VectorizeOptions()
+    timings = {} if timings is None else timings
+    timer = _Timer(timings, progress)
+    geometry = pixel_geometry(raster.transform, raster.crs, raster.road.shape, options.pixel_size)
+    out_crs = _output_crs(options.out_crs, raster.crs if geometry.georeferenced else None)
+    counts: dict[str, int] = {}
+    notes: list[str] = []
+
+    with timer.step("clean"):
+        road = clean_mask(raster.road, min_hole=geometry.square_metres_to_pixels(options.min_hole),
+                          min_area=geometry.square_metres_to_pixels(options.min_area), valid=raster.valid)
+    if options.polygons:
+        with timer.step("output"):
+            collection = _polygon_collection(road, raster, geometry, out_crs, options.simplify)
+        if not collection["features"]:
+            notes.append(f"{raster.source}: no road pixels; the output is empty")
+        return VectorizeResult(collection, nx.MultiGraph(), out_crs, [raster.source], timings, counts, notes)
+
+    with timer.step("skeletonize"):
+        skeleton = skeletonize_mask(road)
+    with timer.step("graph"):
+        graph = build_graph(skeleton, geometry)
+        skeleton_pixels = int(np.count_nonzero(skeleton))
+        del skeleton
+        width_px = road.sum() / skeleton_pixels if skeleton_pixels else 1.0
+        margin = max(2, int(math.ceil(width_px)))
+    counts["raw_edges"] = graph.number_of_edges()
+    with timer.step("prune"):
+        keep = _border_keep(graph, raster.valid, margin)
+        counts["spurs_pruned"] = graph_clean.prune_spurs(graph, options.min_spur, keep=keep, geometry=geometry)
+    with timer.step("gaps"):
+        counts["gaps_closed"] = graph_clean.close_gaps(graph, options.max_gap, geometry=geometry,
+                                                       max_angle=options.max_angle)
+    with timer.step("filter"):
+        counts["components_dropped"] = graph_clean.drop_short_components(graph, options.min_length)
+    with timer.step("simplify"):
+        graph_clean.simplify_edges(graph, options.simplify, geometry=geometry)
+    with timer.step("output"):
+        collection = _line_collection(graph, raster, geometry, out_crs)
+    if not collection["features"]:
+        notes.append(f"{raster.source}: no roads found; the output is empty")
+    return VectorizeResult(collection, graph, out_crs, [raster.source], timings, counts, notes)
+
+
+def _to_output(rows: np.ndarray, cols: np.ndarray, raster: MaskRaster, geometry: PixelGeometry,
+               out_crs: CRS | None, centres: bool = True):
+    """Pixel positions to output coordinates, and to lon/lat for measuring (None without georeferencing)."""
+    if not geometry.georeferenced:
+        offset = 0.5 if centres else 0.0
+        return cols + offset, rows + offset, None, None
+    shift = 0.0 if centres else -0.5
+    xs, ys = pixel_centres_to_crs(rows + shift, cols + shift, raster.transform)
+    out_x, out_y = reproject_xy(xs, ys, raster.crs, out_crs)
+    if out_crs == LONLAT:
+        return out_x, out_y, out_x, out_y
+    lon, lat = reproject_xy(xs, ys, raster.crs, LONLAT)
+    return out_x, out_y, lon, lat
+
+
+def _decimals(crs: CRS | None) -> int:
+    if crs is None:
+        return 3
+    return 9 if crs.is_geographic else 3
+
+
+def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGeometry,
+                     out_crs: CRS | None) -> dict:
+    edges = list(graph.edges(keys=True, data=True))
+    paths = [data["path"] for _, _, _, data in edges]
+    starts = [data["start"] for _, _, _, data in edges]
+    features = []
+    if edges:
+        all_rc = np.concatenate(paths)
+        xs, ys, lon, lat = _to_output(all_rc[:, 0], all_rc[:, 1], raster, geometry, out_crs)
+        bounds = np.cumsum([0] + [len(p) for p in paths])
+        digits = _decimals(out_crs)
+        for index, ((u, v, _key, data), start) in enumerate(zip(edges, starts)):
+            a, b = bounds[index], bounds[index + 1]
+            coords = np.round(np.column_stack([xs[a:b], ys[a:b]]), digits).tolist()
+            if lon is not None:
+                length_m = float(lonlat_segment_lengths(lon[a:b], lat[a:b]).sum())
+            elif geometry.metric:
+                length_m = geometry.path_length(data["path"])
+            else:
+                length_m = None
+            other = v if start == u else u
+            properties = {"id": index, "length_m": None if length_m is None else round(length_m, 3),
+                          "length_px": round(graph_clean_length_px(data["path"]), 2),
+                          "u": int(start), "v": int(other), "source": _source_of(data["path"], raster)}
+            if raster.weights:
+                properties["weights"] = raster.weights
+            data["id"] = index
+            data["length_m"] = properties["length_m"]
+            data["coords"] = coords
+            features.append({"type": "Feature", "id": index, "properties": properties,
+                             "geometry": {"type": "LineString", "coordinates": coords}})
+        node_ids = list(graph.nodes)
+        rc = np.array([graph.nodes[n]["rc"] for n in node_ids], dtype=np.float64).reshape(-1, 2)
+        nx_, ny_, _, _ = _to_output(rc[:, 0], rc[:, 1], raster, geometry, out_crs)
+        for node, x, y in zip(node_ids, nx_, ny_):
+            graph.nodes[node]["x"], graph.nodes[node]["y"] = float(x), float(y)
+    return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
+
+
+def _source_of(path: np.ndarray, raster: MaskRaster) -> str:
+    """The file a line came from; for a mosaic, the tiles it crosses joined by ';'."""
+    if not raster.tiles:
+        return raster.source
+    line = shapely.LineString(path if len(path) > 1 else np.vstack([path, path]))
+    names = [name for name, r0, c0, r1, c1 in raster.tiles
+             if line.intersects(shapely.box(r0 - 0.5, c0 - 0.5, r1 - 0.5, c1 - 0.5))]
+    return ";".join(names) or raster.source
+
+
+def graph_clean_length_px(path: np.ndarray) -> float:
+    """Length of a row/col path in pixel steps."""
+    return float(np.hypot(*np.diff(path, axis=0).T).sum()) if len(path) > 1 else 0.0
+
+
+def feature_collection(features: list[dict], crs: CRS | None, *, georeferenced: bool = True) -> dict:
+    """A FeatureCollection; a ``crs`` member only when the CRS is not RFC 7946's lon/lat default.
+
+    RFC 7946 readers assume WGS 84 lon/lat; GDAL and QGIS read the (pre-RFC) named ``crs`` member, so
+    ``--crs`` other than EPSG:4326 still opens in the right place there. Rasters without georeferencing
+    give pixel coordinates (x right, y down, pixel centres at +0.5), marked by ``"coordinates": "pixel"``.
+    """
+    collection: dict = {"type": "FeatureCollection", "features": features}
+    if not georeferenced:
+        collection["coordinates"] = "pixel"
+    elif crs is not None and crs != LONLAT:
+        epsg = crs.to_epsg()
+        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()
+        collection["crs"] = {"type": "name", "properties": {"name": name}}
+    return collection
+
+
+def _polygon_collection(road: np.ndarray, raster: MaskRaster, geometry: PixelGeometry, out_crs: CRS | None,
+                        tolerance: float) -> dict:
+    """Road areas as polygons (rasterio's shapes, simplified at ``tolerance`` in the metric frame)."""
+    scale = np.array([geometry.col_m, geometry.row_m])
+    geoms = [shapely.geometry.shape(geom) for geom, _ in
+             shapes(road.astype(np.uint8), mask=road, connectivity=8, transform=Affine.identity())]
+    features = []
+    digits = _decimals(out_crs)
+
+    def to_output(xy: np.ndarray) -> np.ndarray:
+        xs, ys, _, _ = _to_output(xy[:, 1], xy[:, 0], raster, geometry, out_crs, centres=False)
+        return np.column_stack([xs, ys])
+
+    for index, geom in enumerate(geoms):
+        metric = shapely.transform(geom, lambda xy: xy * scale)
+        if tolerance > 0:
+            metric = shapely.simplify(metric, tolerance, preserve_topology=True)
+        area = float(metric.area) if geometry.metric else None
+        pixel_geom = shapely.transform(metric, lambda xy: xy / scale)
+        out = shapely.transform(pixel_geom, to_output)
+        out = shapely.set_precision(out, 10.0 ** -digits) if digits else out
+        features.append({"type": "Feature", "id": index,
+                         "properties": {"id": index, "area_m2": None if area is None else round(area, 2),
+                                        "source": raster.source,
+                                        **({"weights": raster.weights} if raster.weights else {})},
+                         "geometry": shapely.geometry.mapping(out)})
+    return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
+
+
+def vectorize_array(mask: np.ndarray, *, transform: Affine | None = None, crs: CRS | str | None = None,
+                    valid: np.ndarray | None = None, source: str = "array", **options) -> dict:
+    """Vectorize an in-memory mask (bool, or 0/1, or probabilities with ``threshold``) to a FeatureCollection.
+
+    ``options`` are :class:`VectorizeOptions` fields. Without ``transform``/``crs`` coordinates are pixels.
+    """
+    result = vectorize_array_result(mask, transform=transform, crs=crs, valid=valid, source=source, **options)
+    return result.collection
+
+
+def vectorize_array_result(mask: np.ndarray, *, transform: Affine | None = None, crs: CRS | str | None = None,
+                           valid: np.ndarray | None = None, source: str = "array", progress: Progress | None = None,
+                           **options) -> VectorizeResult:
+    """Like :func:`vectorize_array` but returns the whole :class:`VectorizeResult` (graph, timings)."""
+    opts = VectorizeOptions(**options)
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
+    valid = np.ones(mask.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
+    road = valid & ((mask >= opts.threshold) if opts.threshold is not None else (mask > 0))
+    crs = CRS.from_user_input(crs) if crs is not None else None
+    raster = MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source=source)
+    result = vectorize_mask(raster, opts, progress=progress)
+    _emit(result)
+    return result
+
+
+def vectorize_path(path: str | Path, **options) -> dict:
+    """Vectorize one mask file to a GeoJSON FeatureCollection dict (``options``: :class:`VectorizeOptions`)."""
+    return vectorize_paths([path], **options).collection
+
+
+def _emit(result: VectorizeResult) -> None:
+    for note in result.warnings:
+        warnings.warn(note, stacklevel=3)
+
+
+def vectorize_paths(paths: Sequence[str | Path], *, progress: Progress | None = None, **options) -> VectorizeResult:
+    """Vectorize mask files into one FeatureCollection (mosaicking georeferenced tiles of one area).
+
+    Raises :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
+    """
+    from roadseg.io.mosaic import group_tiles, mosaic_masks  # stitch imports nothing from here
+
+    opts = VectorizeOptions(**options)
+    if not paths:
+        raise ValueError("no input masks given")
+    timings: dict[str, float] = {}
+    timer = _Timer(timings, progress)
+    with timer.step("read"):
+        groups = group_tiles([Path(p) for p in paths]) if opts.mosaic else [[Path(p)] for p in paths]
+    results = []
+    for group in groups:
+        with timer.step("read"):
+            if len(group) == 1:
+                raster = read_mask(group[0], mask_format=opts.mask_format, threshold=opts.threshold)
+            else:
+                raster = mosaic_masks(group, mask_format=opts.mask_format, threshold=opts.threshold)
+        results.append(vectorize_mask(raster, opts, progress=progress, timings=timings))
+    result = _combine(results, timings)
+    _emit(result)
+    return result
+
+
+def _combine(results: list[VectorizeResult], timings: dict[str, float]) -> VectorizeResult:
+    """One FeatureCollection from several: ids renumbered, node ids kept unique."""
+    if len(results) == 1:
+        results[0].timings = timings
+        return results[0]
+    georef = {"coordinates" not in r.collection for r in results}
+    if len(georef) > 1:
+        raise BadInputError(f"{', '.join(s for r in results for s in r.sources)}: mixes georeferenced and "
+                            "plain images; vectorize them separately")
+    crss = {_crs_name(r.crs) for r in results}
+    if len(crss) > 1:
+        raise BadInputError(f"inputs are in different CRSs ({', '.join(sorted(map(str, crss)))}); with "
+                            "--crs source they cannot share one output: pick one with --crs EPSG:XXXX")
+    graph = nx.MultiGraph()
+    features = []
+    counts: dict[str, int] = {}
+    notes = []
+    node_offset = 0
+    for result in results:
+        relabel = {n: n + node_offset for n in result.graph.nodes}
+        graph.update(nx.relabel_nodes(result.graph, relabel))
+        for feature in result.collection["features"]:
+            props = dict(feature["properties"])
+            props["id"] = len(features)
+            if "u" in props:
+                props["u"] += node_offset
+                props["v"] += node_offset
+            features.append({**feature, "id": props["id"], "properties": props})
+        node_offset += (max(result.graph.nodes) + 1) if result.graph.number_of_nodes() else 0
+        for key, value in result.counts.items():
+            counts[key] = counts.get(key, 0) + value
+        notes.extend(result.warnings)
+    first = results[0]
+    collection = {**{k: v for k, v in first.collection.items() if k != "features"}, "features": features}
+    return VectorizeResult(collection, graph, first.crs, [s for r in results for s in r.sources], timings,
+                           counts, notes)

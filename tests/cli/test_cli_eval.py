@@ -1,0 +1,291 @@
+"""``roadseg eval`` through the command group: table, --json, --csv, --error-maps, APLS, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rasterio.errors import NotGeoreferencedWarning
+
+from roadseg.cli.main import COMMANDS, cli
+
+
+def write_png(path, road):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="PNG", width=road.shape[1], height=road.shape[0], count=1,
+                           dtype="uint8") as dst:
+            dst.write(road.astype(np.uint8)[None] * 255)
+
+
+@pytest.fixture()
+def masks(tmp_path):
+    """pred/ and truth/ with ids a (imperfect), b (perfect) and a truth-only id c."""
+    pred_dir, truth_dir = tmp_path / "pred", tmp_path / "truth"
+    pred_dir.mkdir()
+    truth_dir.mkdir()
+    truth = np.zeros((8, 8), bool)
+    truth[3] = True
+    pred = np.zeros((8, 8), bool)
+    pred[4] = True  # one row off
+    write_png(pred_dir / "a_mask.png", pred)
+    write_png(truth_dir / "a_mask.png", truth)
+    write_png(pred_dir / "b_mask.png", truth)
+    write_png(truth_dir / "b_mask.png", truth)
+    return pred_dir, truth_dir
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["eval", *map(str, args)])
+
+
+def test_registered():
+    assert COMMANDS["eval"] == "roadseg.cli.eval:eval_command"
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exception is None and "eval" in result.output
+
+
+def test_table(masks):
+    result = run(*masks)
+    assert result.exception is None, result.output
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].split()[:5] == ["image", "acc", "acc_cls", "iou(bg)", "road_iou"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:4]}
+    assert set(rows) == {"a", "b", "ALL"}
+    assert rows["b"][3] == "1.0000"  # road IoU of the perfect image
+    assert rows["a"][3] == "0.0000"
+    assert rows["a"][8] == "1.0000"  # relaxed precision at the default slack 3
+    assert "slack 3 px" in result.output
+
+
+def test_json(masks):
+    result = run(*masks, "--json", "--slack", "0")
+    assert result.exception is None, result.output
+    data = json.loads(result.output)
+    assert data["slack"] == 0
+    assert data["confusion"] == [[48 + 56, 8], [8, 8]]  # a: tn 48, fp 8, fn 8; b: tn 56, tp 8
+    assert data["scores"]["road_iou"] == pytest.approx(8 / 24)
+    assert data["scores"]["relaxed_precision"] == pytest.approx(0.5)
+    assert [image["name"] for image in data["images"]] == ["a", "b"]
+    assert data["images"][0]["scores"]["f1"] == 0.0
+    assert data["problems"] == []
+
+
+def test_csv_and_error_maps(masks, tmp_path):
+    table, maps = tmp_path / "scores.csv", tmp_path / "maps"
+    result = run(*masks, "--csv", table, "--error-maps", maps)
+    assert result.exception is None, result.output
+    with open(table, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["image"] for row in rows] == ["a", "b"]
+    assert (rows[0]["tp"], rows[0]["fp"], rows[0]["fn"]) == ("0", "8", "8")
+    assert float(rows[1]["road_iou"]) == 1.0
+    assert sorted(p.name for p in maps.iterdir()) == ["a_errors.png", "b_errors.png"]
+    again = run(*masks, "--csv", table)
+    assert again.exit_code == 1
+    assert "scores.csv already exists; pass --overwrite" in again.output
+    assert run(*masks, "--csv", table, "--overwrite").exit_code == 0
+
+
+def test_mismatched_pairs_exit_1_with_names(masks):
+    pred_dir, truth_dir = masks
+    write_png(truth_dir / "c_mask.png", np.zeros((8, 8), bool))
+    result = run(pred_dir, truth_dir)
+    assert result.exit_code == 1
+    assert "c_mask.png: no prediction with id 'c'" in result.output
+    assert "1 problem(s); 2 pair(s) scored" in result.output
+    assert "ALL" in result.output  # the others are still scored
+
+
+def test_quiet_keeps_table_and_errors(masks):
+    pred_dir, truth_dir = masks
+    write_png(truth_dir / "c_mask.png", np.zeros((8, 8), bool))
+    result = run(pred_dir, truth_dir, "--quiet")
+    assert result.exit_code == 1
+    assert "ALL" in result.output and "no prediction with id 'c'" in result.output
+    assert "slack" not in result.output and "problem(s)" not in result.output
+
+
+def test_no_masks(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run(tmp_path / "empty", tmp_path / "empty")
+    assert result.exit_code == 1
+    assert "Error: no masks found" in result.output
+
+
+def test_missing_path(tmp_path):
+    result = run(tmp_path / "nope", tmp_path)
+    assert result.exit_code == 1 and "nope: no such file or directory" in result.output
+
+
+def _roads(path, lines):
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": line}}
+        for line in lines]}))
+    return path
+
+
+def test_apls(tmp_path):
+    cross = [[[-115.232, 36.14], [-115.228, 36.14]], [[-115.23, 36.138], [-115.23, 36.142]]]
+    truth = _roads(tmp_path / "truth.geojson", cross)
+    same = _roads(tmp_path / "same.geojson", cross)
+    half = _roads(tmp_path / "half.geojson", cross[:1])
+    result = run(same, truth)
+    assert result.exception is None, result.output
+    assert result.output.splitlines()[0].split() == ["APLS", "1.0000"]
+    data = json.loads(run(half, truth, "--json").output)
+    assert 0 < data["apls"] < 1
+    assert data["apls_proposal_onto_truth"] == pytest.approx(1)
+    assert data["truth_length_m"] > data["proposal_length_m"] > 300
+    table = tmp_path / "apls.csv"
+    assert run(half, truth, "--csv", table).exit_code == 0
+    with open(table, newline="") as handle:
+        assert float(next(csv.DictReader(handle))["apls"]) == pytest.approx(data["apls"])
+
+
+def test_apls_usage_errors(tmp_path, masks):
+    truth = _roads(tmp_path / "truth.geojson", [[[-115.232, 36.14], [-115.228, 36.14]]])
+    result = run(truth, truth, "--error-maps", tmp_path / "maps")
+    assert result.exit_code == 2 and "--error-maps and --images apply to masks" in result.output
+    result = run(truth, masks[1] / "a_mask.png")
+    assert result.exit_code == 2 and "needs the ground truth as GeoJSON" in result.output
+    result = run(masks[0], truth)
+    assert result.exit_code == 2 and "takes one GeoJSON file or one mask file as PRED" in result.output
+
+
+def test_apls_of_a_mask_vectorized(shared_data):
+    folder = shared_data / "spacenet-vegas-pan"
+    result = run(folder / "sample_road_raster_mask.tif", folder / "sample_roads_for_masking.geojson", "--json")
+    assert result.exception is None, result.output
+    data = json.loads(result.output[result.output.index("{"):])
+    assert data["vectorized"] is True
+    # the mask is the same centrelines burnt 4 m wide: its centrelines come back within the snap distance
+    assert data["apls"] > 0.9
+    assert data["proposal_length_m"] == pytest.approx(data["truth_length_m"], rel=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:.*no roads found")
+def test_apls_of_an_unreferenced_mask(tmp_path, masks):
+    truth = _roads(tmp_path / "truth.geojson", [[[-115.232, 36.14], [-115.228, 36.14]]])
+    result = run(masks[1] / "a_mask.png", truth)
+    assert result.exit_code == 1 and "a_mask.png: not georeferenced" in result.output
+
+
+def test_predict_options_refused_without_data_dir(masks):
+    result = run(*masks, "--tta", "none")
+    assert result.exit_code == 2 and "--tta applies to `roadseg eval DATA_DIR`" in result.output
+    result = run(*masks, "--weights", "x.ckpt")
+    assert result.exit_code == 2 and "--weights applies to" in result.output
+
+
+def _cross(size=64):
+    road = np.zeros((size, size), bool)
+    road[size // 2 - 2:size // 2 + 2] = True
+    road[:, 10:13] = True
+    return road
+
+
+@pytest.fixture()
+def deepglobe_layout(tmp_path):
+    """Two grey <id>_sat.png images whose bright pixels are the roads of their <id>_mask.png."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for key, road in (("1", _cross()), ("2", _cross().T)):
+        image = np.where(road, 230, 40).astype(np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(data / f"{key}_sat.png", "w", driver="PNG", width=64, height=64, count=3,
+                               dtype="uint8") as dst:
+                dst.write(np.repeat(image[None], 3, axis=0))
+        write_png(data / f"{key}_mask.png", road)
+    return data
+
+
+def bright_is_road(batch):
+    """A stand-in network: road probability 1 where the (scaled) first channel is above mid-grey."""
+    return (batch[:, 0] > 0).astype(np.float32)
+
+
+def test_predict_then_score(deepglobe_layout, tmp_path, monkeypatch):
+    import roadseg.model.loaded
+
+    calls = []
+
+    def fake_load_model(weights, arch=None, device="auto", **kwargs):
+        calls.append((weights, arch, device))
+        return bright_is_road
+
+    monkeypatch.setattr(roadseg.model.loaded, "load_model", fake_load_model)
+    kept = tmp_path / "predicted"
+    result = run(deepglobe_layout, "--weights", "my.ckpt", "--device", "CPU", "--tta", "none",
+                 "--window", "64", "--predictions", kept, "--json", "--error-maps", tmp_path / "maps")
+    assert result.exception is None, result.output
+    assert calls == [("my.ckpt", None, "CPU")]
+    data = json.loads(result.output)
+    assert [image["name"] for image in data["images"]] == ["1", "2"]
+    assert data["scores"]["road_iou"] == 1.0 and data["scores"]["acc"] == 1.0
+    assert sorted(p.name for p in kept.iterdir()) == ["1_mask.png", "2_mask.png"]
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["1_errors.png", "2_errors.png"]
+
+
+def test_predict_then_score_reports_missing_truth(deepglobe_layout, monkeypatch):
+    import roadseg.model.loaded
+
+    monkeypatch.setattr(roadseg.model.loaded, "load_model", lambda *args, **kwargs: bright_is_road)
+    (deepglobe_layout / "2_mask.png").unlink()
+    result = run(deepglobe_layout, "--tta", "none", "--window", "64")
+    assert result.exit_code == 1
+    assert "2_mask.png: no ground-truth mask with id '2'" in result.output
+    assert "1 problem(s); 1 pair(s) scored" in result.output
+
+
+def test_predict_needs_images(tmp_path, monkeypatch):
+    import roadseg.model.loaded
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model is loaded only when there are images to predict")
+
+    monkeypatch.setattr(roadseg.model.loaded, "load_model", no_model)
+    result = run(tmp_path)
+    assert result.exit_code == 1 and "no <id>_sat.* images found" in result.output
+
+
+def test_bad_slack(masks):
+    result = run(*masks, "--slack", "-1")
+    assert result.exit_code == 2
+
+
+@pytest.mark.mindspore
+def test_predict_then_score_with_mindspore(shared_data, tmp_path):
+    """The whole road through load_model and MindSpore: random zoo-shaped weights on a real 256 px crop."""
+    from tests.helpers_ckpt import write_zoo_checkpoint
+
+    train = shared_data / "deepglobe" / "train"
+    data = tmp_path / "data"
+    data.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(train / "104_sat.jpg") as src:
+            image = src.read(window=((0, 256), (0, 256)))
+        with rasterio.open(train / "104_mask.png") as src:
+            road = src.read(1, window=((0, 256), (0, 256))) > 0
+        with rasterio.open(data / "104_sat.png", "w", driver="PNG", width=256, height=256, count=3,
+                           dtype="uint8") as dst:
+            dst.write(image)
+    write_png(data / "104_mask.png", road)
+    checkpoint = tmp_path / "random.ckpt"
+    write_zoo_checkpoint(checkpoint)
+    result = run(data, "--weights", checkpoint, "--device", "CPU", "--tta", "none", "--window", "256", "--json")
+    assert result.exception is None, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert [image["name"] for image in report["images"]] == ["104"]
+    assert sum(map(sum, report["confusion"])) == 256 * 256
+    (_, _), (fn, tp) = report["confusion"]
+    assert fn + tp == int(road.sum())
+    assert 0 <= report["scores"]["acc"] <= 1

@@ -1,0 +1,256 @@
+"""APLS: identity, hand-computed cases, snapping distance, symmetry, and graphs built from GeoJSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString
+
+from roadseg.errors import BadInputError
+from roadseg.metrics.apls import (
+    add_control_points,
+    apls,
+    graph_from_geojson,
+    graph_from_lines,
+    graph_length,
+    local_metric_crs,
+    snap_points,
+)
+
+
+def lines_graph(*coords) -> nx.Graph:
+    return graph_from_lines([LineString(c) for c in coords])
+
+
+# a block: a square loop with a road through the middle and a spur
+BLOCK = [
+    [(0, 0), (200, 0)], [(200, 0), (200, 200)], [(200, 200), (0, 200)], [(0, 200), (0, 0)],
+    [(100, 0), (100, 200)], [(200, 100), (320, 100)],
+]
+
+
+class TestGraphFromLines:
+    def test_crossings_become_junctions(self):
+        graph = lines_graph([(0, 0), (100, 0)], [(50, -50), (50, 50)])
+        assert graph.number_of_nodes() == 5
+        assert graph.number_of_edges() == 4
+        assert sorted(degree for _, degree in graph.degree()) == [1, 1, 1, 1, 4]
+        assert graph_length(graph) == pytest.approx(200)
+
+    def test_pieces_meeting_end_to_end_are_merged(self):
+        graph = lines_graph([(0, 0), (30, 0)], [(30, 0), (60, 40)])
+        assert graph.number_of_edges() == 1
+        assert graph_length(graph) == pytest.approx(80)
+
+    def test_loop_and_parallel_edges_survive(self):
+        ring = lines_graph([(0, 0), (10, 0), (10, 10), (0, 10), (0, 0)])
+        assert graph_length(ring) == pytest.approx(40)
+        assert nx.cycle_basis(ring)
+        parallel = lines_graph([(0, 0), (10, 0)], [(0, 0), (5, 5), (10, 0)])
+        assert graph_length(parallel) == pytest.approx(10 + 2 * math.hypot(5, 5))
+
+    def test_empty(self):
+        assert graph_from_lines([]).number_of_nodes() == 0
+
+
+class TestControlPoints:
+    def test_every_50_m(self):
+        graph = add_control_points(lines_graph([(0, 0), (120, 0)]), 50)
+        xs = sorted(x for _, x in graph.nodes(data="x"))
+        assert xs == pytest.approx([0, 50, 100, 120])
+        assert graph_length(graph) == pytest.approx(120)
+
+    def test_input_not_modified(self):
+        graph = lines_graph(*BLOCK)
+        before = (sorted(graph.nodes()), sorted(graph.edges()))
+        add_control_points(graph, 50)
+        snap_points(graph, {"p": (50, 1)}, 4)
+        apls(graph, lines_graph([(0, 0), (200, 0)]))
+        assert (sorted(graph.nodes()), sorted(graph.edges())) == before
+
+    def test_snap_inserts_node_on_edge(self):
+        points = {"a": (30, 3), "b": (30, 5), "c": (0, 1)}
+        graph, mapping = snap_points(lines_graph([(0, 0), (100, 0)]), points, 4)
+        assert set(mapping) == {"a", "c"}  # b is 5 m away
+        node = mapping["a"]
+        assert (graph.nodes[node]["x"], graph.nodes[node]["y"]) == pytest.approx((30, 0))
+        assert nx.shortest_path_length(graph, mapping["c"], node, weight="length") == pytest.approx(30)
+
+
+class TestApls:
+    def test_identity(self):
+        graph = lines_graph(*BLOCK)
+        result = apls(graph, copy.deepcopy(graph))
+        assert result.apls == pytest.approx(1)
+        assert result.truth_onto_proposal.score == pytest.approx(1)
+        assert result.proposal_onto_truth.score == pytest.approx(1)
+
+    def test_half_road_by_hand(self):
+        # truth 0-100 m: control points 0, 50, 100; the proposal covers 0-50 m, so 100 finds nothing.
+        # truth onto proposal: pairs (0,50) cost 0, (0,100) and (50,100) cost 1 -> 1/3.
+        # proposal onto truth: only the pair (0,50), exact -> 1. Harmonic mean: 2*(1/3)/(4/3) = 1/2.
+        result = apls(lines_graph([(0, 0), (100, 0)]), lines_graph([(0, 0), (50, 0)]))
+        assert result.truth_onto_proposal.score == pytest.approx(1 / 3)
+        assert result.proposal_onto_truth.score == pytest.approx(1)
+        assert result.apls == pytest.approx(0.5)
+
+    def test_detour_costs_its_relative_length(self):
+        # truth 0-40 m straight (no cut points); the proposal joins the same ends by a 50 m detour.
+        truth = lines_graph([(0, 0), (40, 0)])
+        proposal = lines_graph([(0, 0), (20, 15), (40, 0)])
+        result = apls(truth, proposal)
+        # truth onto proposal: 1 - |40 - 50| / 40. proposal onto truth: its control points 0, 40 and
+        # the 20,15 apex? no: apex is a vertex, not a node. So its pair is (0,40) too: 1 - 10/50.
+        assert result.truth_onto_proposal.score == pytest.approx(1 - 10 / 40)
+        assert result.proposal_onto_truth.score == pytest.approx(1 - 10 / 50)
+
+    def test_removed_edge_scores_below_one(self):
+        truth = lines_graph(*BLOCK)
+        proposal = truth.copy()
+        u, v = next((u, v) for u, v in truth.edges() if truth.degree(u) > 1 and truth.degree(v) > 1)
+        proposal.remove_edge(u, v)
+        result = apls(truth, proposal)
+        assert 0 < result.apls < 1
+        assert result.truth_onto_proposal.score < 1
+
+    def test_snapping_within_4_m(self):
+        truth = lines_graph(*BLOCK)
+        near = graph_from_lines([LineString([(x + 3, y) for x, y in line]) for line in BLOCK[:1]])
+        far = graph_from_lines([LineString([(x, y + 5) for x, y in line]) for line in BLOCK[:1]])
+        line = lines_graph(BLOCK[0])
+        assert apls(line, near).apls == pytest.approx(1, abs=0.05)
+        assert apls(line, far).apls == 0.0
+        assert apls(line, far, snap=6).apls == pytest.approx(1)
+        assert apls(truth, near).apls < 1
+
+    def test_gap_breaks_paths(self):
+        truth = lines_graph([(0, 0), (200, 0)])
+        gapped = lines_graph([(0, 0), (90, 0)], [(110, 0), (200, 0)])
+        result = apls(truth, gapped)
+        assert result.apls < 0.6
+        assert result.truth_onto_proposal.snapped == 4  # 100 m is 10 m from either piece
+
+    def test_empty_proposal(self):
+        result = apls(lines_graph(*BLOCK), nx.Graph())
+        assert result.apls == 0.0
+        assert result.truth_onto_proposal.score == 0.0
+        assert math.isnan(result.proposal_onto_truth.score)
+        assert math.isnan(apls(nx.Graph(), nx.Graph()).apls)
+
+    def test_symmetric_cases(self):
+        truth = lines_graph(*BLOCK)
+        partial = lines_graph(*BLOCK[:4])
+        forward, backward = apls(truth, partial), apls(partial, truth)
+        assert forward.apls == pytest.approx(backward.apls)
+        assert forward.truth_onto_proposal == backward.proposal_onto_truth
+        assert forward.proposal_onto_truth == backward.truth_onto_proposal
+
+    def test_bad_options(self):
+        graph = lines_graph(BLOCK[0])
+        with pytest.raises(ValueError, match="snap distance must be >= 0"):
+            apls(graph, graph, snap=-1)
+        with pytest.raises(ValueError, match="spacing must be > 0"):
+            apls(graph, graph, spacing=0)
+
+    @settings(max_examples=15, deadline=None)
+    @given(st.lists(st.sampled_from(range(len(BLOCK))), min_size=1, max_size=6, unique=True),
+           st.lists(st.sampled_from(range(len(BLOCK))), min_size=1, max_size=6, unique=True))
+    def test_properties(self, first, second):
+        a = lines_graph(*[BLOCK[i] for i in first])
+        b = lines_graph(*[BLOCK[i] for i in second])
+        ab, ba = apls(a, b), apls(b, a)
+        assert 0 <= ab.apls <= 1 + 1e-9
+        assert ab.apls == pytest.approx(ba.apls)
+        if set(first) == set(second):
+            assert ab.apls == pytest.approx(1)
+
+
+def _haversine(lon1, lat1, lon2, lat2):
+    r = 6371008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(h))
+
+
+def _feature_collection(lines):
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": line}}
+        for line in lines]}
+
+
+class TestGeojson:
+    def test_lengths_in_metres(self):
+        # a T junction near Las Vegas: 0.002 degrees of longitude and of latitude
+        data = _feature_collection([[[-115.232, 36.14], [-115.230, 36.14]],
+                                    [[-115.231, 36.14], [-115.231, 36.142]]])
+        graph = graph_from_geojson(data)
+        expected = (_haversine(-115.232, 36.14, -115.230, 36.14)
+                    + _haversine(-115.231, 36.14, -115.231, 36.142))
+        assert graph_length(graph) == pytest.approx(expected, rel=2e-3)
+        assert graph.number_of_edges() == 3
+
+    def test_shared_crs_lets_a_shifted_copy_snap(self):
+        truth = _feature_collection([[[-115.232, 36.14], [-115.228, 36.14]]])
+        # 2e-5 degrees of latitude is about 2.2 m
+        shifted = _feature_collection([[[-115.232, 36.14002], [-115.228, 36.14002]]])
+        crs = local_metric_crs(truth)
+        result = apls(graph_from_geojson(truth, crs=crs), graph_from_geojson(shifted, crs=crs))
+        assert result.apls == pytest.approx(1, abs=1e-3)
+
+    def test_non_lines_skipped_with_warning(self):
+        data = _feature_collection([[[-115.232, 36.14], [-115.230, 36.14]]])
+        data["features"].append({"type": "Feature", "properties": {},
+                                 "geometry": {"type": "Point", "coordinates": [-115.23, 36.14]}})
+        with pytest.warns(UserWarning, match="1 geometries that are not lines skipped"):
+            graph = graph_from_geojson(data)
+        assert graph.number_of_edges() == 1
+
+    def test_projected_crs_member(self):
+        # 1 km due north in UTM 11N near Las Vegas; UTM's scale error there is well under 0.1 %
+        data = _feature_collection([[[664000.0, 4000000.0], [664000.0, 4001000.0]]])
+        data["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32611"}}
+        assert graph_length(graph_from_geojson(data)) == pytest.approx(1000, rel=1e-3)
+
+    def test_unknown_crs(self):
+        data = _feature_collection([[[0, 0], [1, 1]]])
+        data["crs"] = {"type": "name", "properties": {"name": "EPSG:999999"}}
+        with pytest.raises(BadInputError, match="unknown CRS 'EPSG:999999'"):
+            graph_from_geojson(data)
+
+    def test_bad_geometry(self):
+        data = _feature_collection([[[0, 0]]])  # a LineString needs two positions
+        with pytest.raises(BadInputError, match="GeoJSON: a geometry is not valid GeoJSON"):
+            graph_from_geojson(data)
+
+    def test_geographic_target_refused(self):
+        data = _feature_collection([[[-115.232, 36.14], [-115.230, 36.14]]])
+        with pytest.raises(ValueError, match="crs must be a projected"):
+            graph_from_geojson(data, crs="EPSG:4326")
+
+    def test_bad_file(self, tmp_path):
+        path = tmp_path / "roads.geojson"
+        path.write_text("{not json")
+        with pytest.raises(BadInputError, match="roads.geojson: not a readable GeoJSON file"):
+            graph_from_geojson(path)
+        with pytest.raises(BadInputError, match="missing.geojson: no such file"):
+            graph_from_geojson(tmp_path / "missing.geojson")
+
+    def test_spacenet_sample_against_itself(self, shared_data, tmp_path):
+        path = shared_data / "spacenet-vegas-pan" / "sample_roads_for_masking.geojson"
+        data = json.loads(path.read_text())
+        expected = sum(_haversine(*a, *b) for feature in data["features"]
+                       for a, b in zip(feature["geometry"]["coordinates"][:-1],
+                                       feature["geometry"]["coordinates"][1:]))
+        graph = graph_from_geojson(path)
+        assert graph_length(graph) == pytest.approx(expected, rel=2e-3)
+        assert apls(graph, graph_from_geojson(path)).apls == pytest.approx(1)
+        # dropping one road lowers it
+        fewer = dict(data, features=data["features"][1:])
+        assert apls(graph, graph_from_geojson(fewer, crs=graph.graph["crs"])).apls < 0.99

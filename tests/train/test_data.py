@@ -1,0 +1,168 @@
+"""Pairing and checking training data (every problem by name), the validation split, the sample source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from roadseg.errors import BadInputError
+from roadseg.model.convention import ZOO_CONVENTION
+from roadseg.train.data import (
+    AugmentedSource,
+    TrainPair,
+    check_pairs,
+    epoch_order,
+    pair_by_stem,
+    pair_deepglobe,
+    read_pair,
+    split_validation,
+)
+from tests.helpers_images import write_image
+
+
+def _deepglobe_pair(directory: Path, key: str, size: int = 32, mask_size: int | None = None,
+                    mask_channels: int = 1) -> None:
+    rng = np.random.default_rng(abs(hash(key)) % 1000)
+    write_image(directory / f"{key}_sat.jpg", rng.integers(0, 256, (3, size, size), dtype=np.uint8), "JPEG")
+    mask_size = mask_size or size
+    mask = np.zeros((mask_channels, mask_size, mask_size), np.uint8)
+    mask[:, 4:8] = 255
+    write_image(directory / f"{key}_mask.png", mask, "PNG")
+
+
+class TestPairing:
+    def test_pairs_and_every_problem_by_name(self, tmp_path):
+        _deepglobe_pair(tmp_path, "good")
+        _deepglobe_pair(tmp_path, "rgbmask", mask_channels=3)
+        _deepglobe_pair(tmp_path, "lonely")
+        (tmp_path / "lonely_mask.png").unlink()
+        _deepglobe_pair(tmp_path, "orphan")
+        (tmp_path / "orphan_sat.jpg").unlink()
+        _deepglobe_pair(tmp_path, "broken")
+        (tmp_path / "broken_sat.jpg").write_bytes(b"not a jpeg")
+        _deepglobe_pair(tmp_path, "small", mask_size=16)
+        scan = check_pairs(pair_deepglobe(tmp_path))
+        assert [p.id for p in scan.pairs] == ["good", "rgbmask"]
+        problems = {problem.path.name: problem.reason for problem in scan.problems}
+        assert problems.keys() == {"lonely_sat.jpg", "orphan_mask.png", "broken_sat.jpg", "small_mask.png"}
+        assert "without a mask" in problems["lonely_sat.jpg"]
+        assert "without an image" in problems["orphan_mask.png"]
+        assert "unreadable" in problems["broken_sat.jpg"]
+        assert "does not match" in problems["small_mask.png"]
+        with pytest.raises(BadInputError, match=r"4 problem\(s\).*lonely_sat\.jpg.*--skip-bad"):
+            scan.raise_if_problems(skip_bad=False)
+        with pytest.warns(UserWarning, match="skipping 4 bad"):
+            scan.raise_if_problems(skip_bad=True)
+
+    def test_geotiff_pairs_by_stem(self, tmp_path):
+        images, masks = tmp_path / "img", tmp_path / "msk"
+        images.mkdir()
+        masks.mkdir()
+        for stem in ("a", "b"):
+            write_image(images / f"{stem}.tif", np.zeros((3, 32, 32), np.uint8), "GTiff")
+        write_image(masks / "a.tif", np.ones((32, 32), np.uint8), "GTiff")
+        write_image(masks / "c.tif", np.ones((32, 32), np.uint8), "GTiff")
+        write_image(images / "gray.tif", np.zeros((1, 32, 32), np.uint8), "GTiff")
+        write_image(masks / "gray.tif", np.ones((32, 32), np.uint8), "GTiff")
+        scan = check_pairs(pair_by_stem(images, masks))
+        assert [p.id for p in scan.pairs] == ["a"]
+        problems = {(p.path.parent.name, p.path.name): p.reason for p in scan.problems}
+        assert "without a mask" in problems[("img", "b.tif")]
+        assert "without an image" in problems[("msk", "c.tif")]
+        assert "need 3" in problems[("img", "gray.tif")]
+
+    def test_empty_and_missing_directories(self, tmp_path):
+        with pytest.raises(BadInputError, match="no training pairs"):
+            pair_deepglobe(tmp_path)
+        with pytest.raises(BadInputError, match="no such data directory"):
+            pair_deepglobe(tmp_path / "nope")
+
+    def test_read_pair_masks(self, tmp_path):
+        _deepglobe_pair(tmp_path, "x", mask_channels=3)
+        image, mask = read_pair(TrainPair("x", tmp_path / "x_sat.jpg", tmp_path / "x_mask.png"))
+        assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+        assert mask.dtype == np.float32 and mask.sum() == 4 * 32 and mask[4:8].all()
+
+
+def _pairs(ids):
+    return [TrainPair(i, Path(f"{i}_sat.jpg"), Path(f"{i}_mask.png")) for i in ids]
+
+
+class TestSplit:
+    @settings(max_examples=40, deadline=None)
+    @given(ids=st.sets(st.text("abcdef0123", min_size=1, max_size=6), min_size=2, max_size=40),
+           fraction=st.floats(0.01, 0.5), seed=st.integers(0, 100))
+    def test_partition_independent_of_order(self, ids, fraction, seed):
+        pairs = _pairs(sorted(ids))
+        train, valid = split_validation(pairs, fraction, seed)
+        train2, valid2 = split_validation(list(reversed(pairs)), fraction, seed)
+        assert (train, valid) == (train2, valid2)
+        assert {p.id for p in train} | {p.id for p in valid} == ids
+        assert not {p.id for p in train} & {p.id for p in valid}
+        assert 1 <= len(valid) <= len(ids) - 1
+        assert len(valid) == min(max(round(fraction * len(ids)), 1), len(ids) - 1)
+
+    def test_adding_a_file_moves_at_most_one(self):
+        ids = [f"{i:04d}" for i in range(100)]
+        _, valid = split_validation(_pairs(ids), 0.1, 3)
+        _, valid_more = split_validation(_pairs(ids + ["9999"]), 0.1, 3)
+        assert len({p.id for p in valid} ^ {p.id for p in valid_more}) <= 2
+
+    def test_seed_changes_the_split(self):
+        ids = [f"{i:04d}" for i in range(100)]
+        assert split_validation(_pairs(ids), 0.1, 1)[1] != split_validation(_pairs(ids), 0.1, 2)[1]
+
+    def test_zero_fraction(self):
+        train, valid = split_validation(_pairs(["a", "b"]), 0.0, 0)
+        assert len(train) == 2 and valid == []
+
+
+class TestEpochOrder:
+    @settings(max_examples=40, deadline=None)
+    @given(count=st.integers(1, 60), size=st.integers(1, 4), seed=st.integers(0, 50), epoch=st.integers(0, 5))
+    def test_ranks_partition_a_permutation(self, count, size, seed, epoch):
+        orders = [epoch_order(count, seed=seed, epoch=epoch, rank=r, group_size=size) for r in range(size)]
+        flat = [i for order in orders for i in order]
+        assert len(set(flat)) == len(flat) == count // size * size
+        assert all(len(order) == count // size for order in orders)
+
+    @settings(max_examples=30, deadline=None)
+    @given(count=st.integers(4, 40), size=st.integers(1, 4), batch=st.integers(1, 3))
+    def test_global_batch_equals_single_worker_batch(self, count, size, batch):
+        single = epoch_order(count // size * size, seed=0, epoch=0)
+        orders = [epoch_order(count // size * size, seed=0, epoch=0, rank=r, group_size=size)
+                  for r in range(size)]
+        steps = count // size // batch
+        for k in range(steps):
+            global_batch = {i for order in orders for i in order[k * batch:(k + 1) * batch]}
+            assert global_batch == set(single[k * size * batch:(k + 1) * size * batch])
+
+
+class TestAugmentedSource:
+    def test_items_independent_of_access_order_and_start(self, tmp_path):
+        for key in "abcd":
+            _deepglobe_pair(tmp_path, key)
+        pairs = pair_deepglobe(tmp_path).pairs
+        order = epoch_order(4, seed=1, epoch=0)
+        source = AugmentedSource(pairs, order, seed=1, epoch=0, convention=ZOO_CONVENTION, crop=None)
+        items = [source[i] for i in range(4)]
+        assert [a.shape for a, _ in items] == [(3, 32, 32)] * 4
+        assert [m.shape for _, m in items] == [(1, 32, 32)] * 4
+        again = [source[i] for i in reversed(range(4))][::-1]
+        for (a, m), (b, n) in zip(items, again):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(m, n)
+        resumed = AugmentedSource(pairs, order, seed=1, epoch=0, convention=ZOO_CONVENTION, crop=None, start=2)
+        assert len(resumed) == 2
+        np.testing.assert_array_equal(resumed[0][0], items[2][0])
+
+    def test_size_not_multiple_of_32(self, tmp_path):
+        _deepglobe_pair(tmp_path, "odd", size=40)
+        pairs = pair_deepglobe(tmp_path).pairs
+        source = AugmentedSource(pairs, [0], seed=0, epoch=0, convention=ZOO_CONVENTION, crop=None)
+        with pytest.raises(BadInputError, match="odd_sat.jpg.*--crop"):
+            source[0]
