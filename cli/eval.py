@@ -225,10 +225,13 @@ def _run_predict(data: str, predictions_dir: Path | None, model_args: dict, opti
     """Load the model, predict DATA_DIR into ``predictions_dir`` (or a temporary one) and score it."""
     import tempfile
 
+    from roadseg.inference.predict import check_settings
     from roadseg.metrics.evaluate import predict_and_evaluate, satellite_images
     from roadseg.model.loaded import load_model
 
     total = len(satellite_images(data))  # fail on an empty directory before loading the model
+    if "window" in options:
+        check_settings(None, window=options["window"])
     model = load_model(model_args["weights"], model_args["arch"], model_args["device"],
                        device_id=model_args["device_id"], pynative=model_args["pynative"],
                        engine=model_args["engine"], threads=model_args["threads"])

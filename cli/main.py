@@ -9,7 +9,7 @@ import sys
 import click
 
 from roadseg import __version__
-from roadseg.errors import RoadsegError
+from roadseg.errors import BadParameterError, RoadsegError
 
 # command name -> "module:attribute"; imported only when the command runs or help lists it.
 COMMANDS: dict[str, str] = {
@@ -41,6 +41,10 @@ class RoadsegGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BadParameterError as error:  # the library names parameters; the user typed flags
+            flag = "--" + error.parameter.replace("_", "-")
+            click.echo(f"Error: Invalid value for {flag}: {error.problem}", err=True)
+            sys.exit(2)
         except RoadsegError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(1)

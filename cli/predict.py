@@ -166,7 +166,7 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
     quick-look <stem>_preview.png. Existing outputs are skipped unless --overwrite. Exit code 1 if any
     input failed.
     """
-    from roadseg.inference.predict import pending_outputs, predict_files
+    from roadseg.inference.predict import check_settings, pending_outputs, predict_files
     from roadseg.io.atomic import check_writable
     from roadseg.io.inputs import select_shard
 
@@ -182,6 +182,7 @@ def predict(inputs, output_dir, recursive, bands, scale, scale_range, window, ov
                    scale=scale, scale_range=scale_range, save_prob=save_prob, prob_dtype=prob_dtype,
                    cog=cog, overwrite=overwrite, preview=preview)
 
+    check_settings(None, window=window, scale_range=scale_range)  # before the slow model load
     model = None  # a missing preview alone needs no model: it is drawn from the image and the mask
     if any(pending_outputs(path, output_dir, save_prob=save_prob, overwrite=overwrite) for path in paths):
         from roadseg.model.loaded import load_model

@@ -11,6 +11,17 @@ class RoadsegError(Exception):
     """Base class: a problem with the user's input, weights, device or environment."""
 
 
+class BadParameterError(RoadsegError, ValueError):
+    """A setting's value is out of range or inconsistent. ``parameter`` is the library's name for it
+    (``scale_range``), which the CLI renders as its flag (``--scale-range``); ``problem`` says what is
+    wrong without naming it. Also a ``ValueError``, as bad arguments are in Python."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
 class BadInputError(RoadsegError):
     """An input file is unreadable, corrupt, or not the kind of data the command needs."""
 
@@ -39,8 +50,16 @@ class ExportError(RoadsegError):
     """The installed MindSpore or device cannot export to the requested format."""
 
 
-class OutputExistsError(RoadsegError):
+class OutputError(RoadsegError):
+    """An output cannot be written where it was asked for."""
+
+
+class OutputExistsError(OutputError):
     """An output file already exists and ``overwrite`` was not given."""
+
+
+class TrainingError(RoadsegError):
+    """Training cannot go on (diverged, or its run directory does not fit the run)."""
 
 
 class EngineError(RoadsegError):

@@ -33,7 +33,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from skimage.draw import line as draw_line
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.atomic import atomic_output
 from roadseg.io.masks import MaskFormat, decode_mask
 from roadseg.io.raster_open import open_raster, probability_scale, reading
@@ -64,7 +64,7 @@ def preview_shape(height: int, width: int, max_size: int = DEFAULT_MAX_SIZE) -> 
     if height < 1 or width < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if max_size < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size}")
+        raise BadParameterError("max_size", f"must be >= 1, got {max_size}")
     factor = min(1.0, max_size / max(height, width))
     return (min(height, max(1, round(height * factor))), min(width, max(1, round(width * factor))))
 
@@ -115,7 +115,7 @@ def overlay_mask(rgb: np.ndarray, mask: np.ndarray, colour: Sequence[int] = MASK
     rgb = _check_rgb(rgb)
     mask = _check_plane(mask, rgb, "mask")
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise BadParameterError("alpha", f"must be in [0, 1], got {alpha}")
     out = rgb.copy()
     blended = (1.0 - alpha) * rgb[mask].astype(np.float64) + alpha * np.asarray(colour, np.float64)
     out[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
@@ -173,7 +173,7 @@ def polyline_pixels(shape: tuple[int, int], polylines: Iterable[np.ndarray], *, 
     """
     height, width_px = shape
     if width < 1:
-        raise ValueError(f"width must be >= 1 pixel, got {width}")
+        raise BadParameterError("width", f"must be >= 1 pixel, got {width}")
     rows_list, cols_list = [], []
     for polyline in polylines:
         for segment in _segments(polyline):
@@ -417,7 +417,7 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
     if out_path.suffix.lower() != ".png":
         raise ValueError(f"the preview is a PNG: name it *.png, got {out_path.name}")
     if max_size < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size}")
+        raise BadParameterError("max_size", f"must be >= 1, got {max_size}")
     with atomic_output(out_path, overwrite) as temp, io_env():
         rgb, valid, grid = _read_image(image, max_size, None if bands is None else tuple(bands), scale,
                                        scale_range)

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from roadseg.errors import BadParameterError
+
 MIN_WEIGHT = 1e-4
 """Floor of every importance map (relative to its maximum 1): each covered pixel keeps a real weight."""
 
@@ -53,7 +55,7 @@ def importance_map(window: int, mode: Blend | str = Blend.GAUSSIAN, *, sigma_sca
     ``sigma_scale`` is the Gaussian's standard deviation as a fraction of the window (MONAI's default).
     """
     if window < 1:
-        raise ValueError(f"window must be a positive number of pixels, got {window}")
+        raise BadParameterError("window", f"must be a positive number of pixels, got {window}")
     return _importance_map(int(window), Blend(mode), float(sigma_scale))
 
 

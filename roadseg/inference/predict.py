@@ -21,7 +21,7 @@ from roadseg.inference.tta import TTA, Predictor
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
 from roadseg.io.raster_open import WEIGHTS_TAG
-from roadseg.io.raster_read import RasterSource, Scale, io_env
+from roadseg.io.raster_read import RasterSource, Scale, check_scale_range, io_env
 from roadseg.io.raster_write import (
     OutputGrid,
     ProbDtype,
@@ -30,7 +30,8 @@ from roadseg.io.raster_write import (
     open_mask_writer,
     open_prob_writer,
 )
-from roadseg.model.convention import ZOO_CONVENTION, InputConvention
+from roadseg.model.convention import ZOO_CONVENTION, InputConvention, check_network_window
+from roadseg.model.loaded import RoadModel
 from roadseg.preview import render_preview
 
 PLAIN_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -168,6 +169,7 @@ def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 
     With ``preview``, a quick-look PNG of the image and its mask (:func:`roadseg.preview.render_preview`)
     follows the mask; it needs no model when only the preview is missing.
     """
+    check_settings(model, window=window, scale_range=scale_range)
     started = time.perf_counter()
     path = Path(path)
     targets = output_paths(path, out_dir, save_prob=save_prob, preview=preview)
@@ -307,6 +309,16 @@ def _claim_outputs(path: Path, out_dir: Path | str, claimed: dict[Path, Path], o
     claimed.update(dict.fromkeys(targets, path))
 
 
+def check_settings(model, *, window: int, scale_range=None) -> None:
+    """Refuse settings that would fail on every file, before the first is read: a window the network
+    cannot take and an empty scale range. ``model`` None means a :class:`RoadModel` is still to be
+    loaded (check before the slow load); a stand-in predictor takes any window."""
+    if model is None or isinstance(model, RoadModel):
+        check_network_window(window)
+    if scale_range is not None:
+        check_scale_range(scale_range)
+
+
 def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, *,
                   on_file: Callable[[Path, FileResult | None, str | None], None] | None = None,
                   **options) -> BatchResult:
@@ -315,6 +327,7 @@ def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, *,
     ``on_file(path, result, reason)`` is called after each input (``reason`` set when it failed).
     ``options`` are those of :func:`predict_file`.
     """
+    check_settings(model, window=options.get("window", 1024), scale_range=options.get("scale_range"))
     started = time.perf_counter()
     batch = BatchResult()
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from roadseg.errors import BadParameterError
 from roadseg.inference.blending import Blend, RowBandAccumulator, importance_map
 from roadseg.inference.tta import TTA, Predictor, tta_transforms, with_tta
 from roadseg.inference.windows import reflect_indices, window_grid
@@ -87,7 +88,7 @@ def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwo
     of windows just finished; ``stats`` (if given) is updated in place.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise BadParameterError("batch_size", f"must be at least 1, got {batch_size}")
     stats = stats if stats is not None else SlidingStats()
     grid = window_grid(source.height, source.width, window, overlap)
     weights = importance_map(window, blend)

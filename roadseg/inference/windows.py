@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roadseg.errors import BadParameterError
+
 
 def window_stride(window: int, overlap: float) -> int:
     """Distance between window starts: ``window * (1 - overlap)`` rounded, at least 1 pixel."""
     if window < 1:
-        raise ValueError(f"window must be a positive number of pixels, got {window}")
+        raise BadParameterError("window", f"must be a positive number of pixels, got {window}")
     if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap}")
+        raise BadParameterError("overlap", f"must be a fraction in [0, 1), got {overlap}")
     return max(1, int(round(window * (1.0 - overlap))))
 
 

@@ -6,7 +6,7 @@ import glob
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 
@@ -69,7 +69,7 @@ def parse_shard(text: str) -> tuple[int, int]:
         k_text, n_text = text.split("/")
         k, n = int(k_text), int(n_text)
     except ValueError:
-        raise ValueError(f"shard must look like K/N (e.g. 3/10), got {text!r}") from None
+        raise BadParameterError("shard", f"must look like K/N (e.g. 3/10), got {text!r}") from None
     if not 1 <= k <= n:
         raise ValueError(f"shard K/N needs 1 <= K <= N, got {text!r}")
     return k, n

@@ -22,7 +22,7 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.raster_open import WEIGHTS_TAG, open_raster, probability_scale, reading
 
 MaskFormat = Literal["auto", "predict", "binary"]
@@ -66,7 +66,7 @@ def resolve_format(values: np.ndarray, nodata: float | None, mask_format: MaskFo
     Raises ValueError when the values cannot be a mask in that format (an image, say).
     """
     if mask_format not in MASK_FORMATS:
-        raise ValueError(f"mask_format must be one of {MASK_FORMATS}, got {mask_format!r}")
+        raise BadParameterError("mask_format", f"must be one of {MASK_FORMATS}, got {mask_format!r}")
     counts = value_counts(values) if counts is None else counts
     present = set(counts) - ({int(nodata)} if nodata is not None and float(nodata).is_integer() else set())
     if present and (min(present) < 0 or max(present) > 255):

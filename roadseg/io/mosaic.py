@@ -41,7 +41,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.atomic import atomic_output
 from roadseg.io.masks import PREDICT_NODATA, MaskFormat, MaskRaster, resolve_format, value_counts
 from roadseg.io.raster_open import WEIGHTS_TAG, open_raster, probability_scale, reading
@@ -322,7 +322,7 @@ def stitch_paths(paths: Sequence[str | Path], output: str | Path, *, vrt: bool =
         target_crs = CRS.from_user_input(crs)
         resolution = (float(res), float(res)) if np.isscalar(res) else (float(res[0]), float(res[1]))
         if min(resolution) <= 0:
-            raise ValueError(f"res must be > 0, got {res!r}")
+            raise BadParameterError("res", f"must be > 0, got {res!r}")
         transform, width, height = _warp_grid(infos, target_crs, resolution)
         offsets = None
     else:

@@ -20,7 +20,7 @@ import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.windows import Window
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 from roadseg.inference.windows import reflect_indices
 from roadseg.io.raster_open import open_raster, reading
 
@@ -32,6 +32,14 @@ STATS_SIZE = 1024
 """Longest side of the decimated read that percentile and min-max statistics come from."""
 
 PLAIN_IMAGE_DRIVERS = ("JPEG", "PNG")
+
+
+def check_scale_range(scale_range) -> tuple[float, float]:
+    """``(low, high)`` as floats; refuses low >= high and NaN (a comparison with NaN is false)."""
+    low, high = (float(value) for value in scale_range)
+    if not high > low:
+        raise BadParameterError("scale_range", f"needs LOW < HIGH (finite numbers), got {low:g} {high:g}")
+    return low, high
 
 
 class Scale(str, Enum):
@@ -125,7 +133,7 @@ class RasterSource:
         elif len(bands) == 1:
             bands = tuple(bands) * 3
         elif len(bands) != 3:
-            raise ValueError(f"bands must name 1 or 3 bands in R,G,B order, got {bands}")
+            raise BadParameterError("bands", f"must name 1 or 3 bands in R,G,B order, got {bands}")
         for band in bands:
             if not 1 <= band <= dataset.count:
                 raise BadInputError(f"{self.path}: has {dataset.count} band(s) but band {band} was asked "
@@ -164,9 +172,7 @@ class RasterSource:
     # -- scaling --------------------------------------------------------------------------------------
     def _scaling(self, scale, scale_range) -> Scaling:
         if scale_range is not None:
-            low, high = (float(value) for value in scale_range)
-            if not high > low:
-                raise ValueError(f"scale range needs LOW < HIGH, got {low} {high}")
+            low, high = check_scale_range(scale_range)
             return Scaling((low,) * 3, (high,) * 3)
         if scale is None:
             scale = Scale.NONE if self.dtype == np.uint8 else Scale.PERCENTILE

@@ -32,7 +32,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import LineString, Point, shape
 from shapely.ops import substring
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 
 CONTROL_SPACING_M = 50.0
 SNAP_DISTANCE_M = 4.0
@@ -219,7 +219,7 @@ def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | Non
         warnings.warn(f"{_where(source)}: {skipped} geometries that are not lines skipped", stacklevel=2)
     target = CRS.from_user_input(crs if crs is not None else local_metric_crs(data))
     if not target.is_projected:
-        raise ValueError(f"crs must be a projected (metric) CRS, got {crs!r}")
+        raise BadParameterError("crs", f"must be a projected (metric) CRS, got {crs!r}")
     src = _crs_of(data, _where(source))
     projected: list[LineString] = []
     lines = node_lines(lines)  # in the file's own coordinates, where junctions were drawn exactly

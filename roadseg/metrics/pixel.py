@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roadseg.errors import BadParameterError
+
 DEFAULT_SLACK = 3
 """Relaxed-score tolerance in pixels (Mnih and Hinton, 2010)."""
 
@@ -154,7 +156,7 @@ def relaxed_counts(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None
     1.0
     """
     if slack < 0:
-        raise ValueError(f"slack must be >= 0 pixels, got {slack}")
+        raise BadParameterError("slack", f"must be >= 0 pixels, got {slack}")
     pred = np.asarray(pred, dtype=bool)
     truth = np.asarray(truth, dtype=bool)
     valid = None if valid is None else np.asarray(valid, dtype=bool)

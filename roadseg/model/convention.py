@@ -12,6 +12,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from roadseg.errors import BadParameterError
+
+#: D-LinkNet's five stride-2 stages: network inputs are multiples of this many pixels high and wide.
+NETWORK_STRIDE = 32
+
+
+def check_network_window(window: int) -> None:
+    """Refuse a window the network cannot take, before any file is read."""
+    if window < NETWORK_STRIDE or window % NETWORK_STRIDE:
+        raise BadParameterError("window", f"must be a positive multiple of {NETWORK_STRIDE} pixels (the network's "
+                                          f"five stride-2 stages), got {window}")
+
 
 @dataclass(frozen=True)
 class InputConvention:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from roadseg.errors import EngineError, WeightsError
+from roadseg.errors import BadParameterError, EngineError, WeightsError
 from roadseg.model.checkpoint import CheckpointContents
-from roadseg.model.convention import ZOO_CONVENTION, InputConvention
+from roadseg.model.convention import NETWORK_STRIDE, ZOO_CONVENTION, InputConvention
 from roadseg.model.download import ProgressCallback
 from roadseg.model.registry import DEFAULT_WEIGHTS
 
@@ -70,8 +70,9 @@ class RoadModel:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, h, w) batch, got shape {batch.shape}")
-        if batch.shape[2] % 32 or batch.shape[3] % 32:
-            raise ValueError(f"network input height and width must be multiples of 32, got {batch.shape[2:]}")
+        if batch.shape[2] % NETWORK_STRIDE or batch.shape[3] % NETWORK_STRIDE:
+            raise ValueError(f"network input height and width must be multiples of {NETWORK_STRIDE}, "
+                             f"got {batch.shape[2:]}")
         outputs = np.empty((batch.shape[0], batch.shape[2], batch.shape[3]), dtype=np.float32)
         for start in range(0, batch.shape[0], self.batch_size):
             chunk = batch[start:start + self.batch_size]
@@ -156,9 +157,9 @@ def load_model(weights: str | Path = DEFAULT_WEIGHTS, arch: str | None = None, d
     from roadseg.model.cpu_budget import usable_cpu_count
 
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise BadParameterError("batch_size", f"must be at least 1, got {batch_size}")
     if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
+        raise BadParameterError("threads", f"must be at least 1, got {threads}")
     threads = threads or usable_cpu_count()
     chosen = choose_weights(weights, arch, allow_download=allow_download, progress=progress)
     contents = chosen.contents

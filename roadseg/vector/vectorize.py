@@ -35,7 +35,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import shapes
 
-from roadseg.errors import BadInputError
+from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.masks import MaskFormat, MaskRaster, read_mask
 from roadseg.vector import graph_clean
 from roadseg.vector.geo import (
@@ -76,13 +76,13 @@ class VectorizeOptions:
         for name in ("min_hole", "min_area", "min_spur", "max_gap", "min_length", "simplify"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+                raise BadParameterError(name, f"must be a finite number >= 0, got {value!r}")
         if not 0 < self.max_angle < 90:
-            raise ValueError(f"max_angle must be between 0 and 90 degrees, got {self.max_angle!r}")
+            raise BadParameterError("max_angle", f"must be between 0 and 90 degrees, got {self.max_angle!r}")
         if self.threshold is not None and not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+            raise BadParameterError("threshold", f"must be in [0, 1], got {self.threshold!r}")
         if self.pixel_size is not None and not self.pixel_size > 0:
-            raise ValueError(f"pixel_size must be > 0 metres, got {self.pixel_size!r}")
+            raise BadParameterError("pixel_size", f"must be > 0 metres, got {self.pixel_size!r}")
         if self.out_crs != "source":
             parse_crs(self.out_crs)
 
