@@ -7,6 +7,7 @@ input convention given separately, which is how tests and benchmarks run without
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -247,16 +248,9 @@ def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGri
             raise
 
 
-class _NoOutput:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-
 def _maybe_atomic(path: Path | None, overwrite: bool):
-    return _NoOutput() if path is None else atomic_output(path, overwrite)
+    """The temporary path of an output that is wanted, or None (nothing to write) when it is not."""
+    return contextlib.nullcontext() if path is None else atomic_output(path, overwrite)
 
 
 @dataclass
