@@ -37,7 +37,7 @@ PREDICT_TARGET, OVERHEAD_TARGET, ISA_TARGET = 1.3, 1.15, 1.1
 
 # --- cases, each run in a child process --------------------------------------------------------------
 
-def _timed(call, repeats: int) -> dict:
+def timed_calls(call, repeats: int) -> dict:
     started = time.perf_counter()
     call()
     first = time.perf_counter() - started
@@ -72,7 +72,7 @@ def case_forward(engine: str, form: str, batch: int, size: int, repeats: int, we
         def run(_batch):
             return network(tensor).asnumpy()
         print(json.dumps({"isa": CPU_ISA.isa}), file=sys.stderr)
-    return _timed(lambda: run(x), repeats)
+    return timed_calls(lambda: run(x), repeats)
 
 
 def case_tconv(repeats: int) -> dict:
@@ -117,14 +117,14 @@ def case_gemm(repeats: int) -> dict:
 
     n = 4096
     a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (1, 2))
-    numpy_s = _timed(lambda: a @ b, repeats)["median_s"]
+    numpy_s = timed_calls(lambda: a @ b, repeats)["median_s"]
     graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
                               [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "ab"],
                               [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     session = new_session(onnx.ModelProto.SerializeToString(model), usable_cpu_count())
-    ort_s = _timed(lambda: session.run(None, {"a": a, "b": b}), repeats)["median_s"]
+    ort_s = timed_calls(lambda: session.run(None, {"a": a, "b": b}), repeats)["median_s"]
     flop = 2 * n ** 3 / 1e9
     return {"numpy_gflops": flop / numpy_s, "onnxruntime_gflops": flop / ort_s}
 

@@ -14,11 +14,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from engines import timed_calls  # benchmarks/engines.py: one timing loop for both  # noqa: E402
 
 
 def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> dict:
@@ -36,17 +36,9 @@ def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> d
 
         tensor = ms.Tensor(model.convention.to_network(rgb)[None])
         call = lambda: model.network(tensor).asnumpy()  # noqa: E731
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
+    timing = timed_calls(call, repeats)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"case": case, "first_s": first, "median_s": statistics.median(times), "min_s": min(times),
-            "peak_rss_mb": peak_mb}
+    return {"case": case, **timing, "min_s": min(timing["times"]), "peak_rss_mb": peak_mb}
 
 
 def main() -> None:
