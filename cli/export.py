@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from roadseg.cli.options import model_options, overwrite_opt
+from roadseg.model.export import FORMATS
 
 
 @click.command()
 @model_options
-@click.option("--format", "file_format", type=click.Choice(["MINDIR", "ONNX", "AIR"], case_sensitive=False),
+@click.option("--format", "file_format", type=click.Choice(tuple(FORMATS), case_sensitive=False),
               default="MINDIR", show_default=True, help="Export format.")
 @click.option("--size", type=click.IntRange(min=32), default=1024, show_default=True,
               help="Input height and width (a multiple of 32).")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
-from roadseg.model.loaded import ENGINES
+from roadseg.io.masks import MASK_FORMATS
+from roadseg.model.devices import DEVICE_ORDER
+from roadseg.model.loaded import ARCHITECTURE_NAMES, ENGINES
 
-DEVICE_CHOICES = ("auto", "CPU", "GPU", "Ascend")
+DEVICE_CHOICES = ("auto", *DEVICE_ORDER)
 
 device_opt = click.option(
     "--device", type=click.Choice(DEVICE_CHOICES, case_sensitive=False), default="auto", show_default=True,
@@ -18,7 +20,7 @@ weights_opt = click.option(
     "--weights", default="dlinknet34-deepglobe", show_default=True, metavar="NAME|PATH",
     help="A known weights name (see `roadseg weights list`) or a checkpoint file.")
 arch_opt = click.option(
-    "--arch", type=click.Choice(["dlinknet34", "dlinknet50"]), default=None,
+    "--arch", type=click.Choice(ARCHITECTURE_NAMES), default=None,
     help="Network for a checkpoint file (default: what the checkpoint records, else dlinknet34).")
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, default=False, help="Replace outputs that already exist.")
@@ -27,7 +29,7 @@ json_opt = click.option(
 quiet_opt = click.option(
     "--quiet", is_flag=True, default=False, help="No progress bars or summaries (errors still print).")
 mask_format_opt = click.option(
-    "--mask-format", type=click.Choice(["auto", "predict", "binary"]), default="auto", show_default=True,
+    "--mask-format", type=click.Choice(MASK_FORMATS), default="auto", show_default=True,
     help="predict: 1 road, 0 background, 255 nodata; binary: any non-zero value is road (0/255 masks); "
          "auto: predict when the nodata tag is 255 or the value 1 occurs.")
 pynative_opt = click.option(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from roadseg.cli.options import DEVICE_CHOICES, json_opt, overwrite_opt, quiet_opt
+from roadseg.model.loaded import ARCHITECTURE_NAMES
 
 
 def _load_yaml(path: str) -> dict:
@@ -71,7 +72,7 @@ def _keep_flagged_data_source(values: dict, given: dict) -> None:
 @click.option("--val-split", type=click.FloatRange(0, 1, max_open=True),
               help="Fraction held out for validation, by seed and id [default: 0.1].")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Run directory [default: runs/train].")
-@click.option("--arch", type=click.Choice(["dlinknet34", "dlinknet50"]), help="Network [default: dlinknet34].")
+@click.option("--arch", type=click.Choice(ARCHITECTURE_NAMES), help="Network [default: dlinknet34].")
 @click.option("--init", metavar="NAME|PATH", help="Fine-tune from these weights (a known name or a checkpoint).")
 @click.option("--backbone", type=click.Path(dir_okay=False), help="ImageNet ResNet checkpoint for the encoder.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epoch cap [default: 300].")

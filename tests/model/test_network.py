@@ -117,3 +117,11 @@ def test_forward_1024_gives_one_channel_probabilities_of_the_input_size(net34):
 def test_build_network_refuses_unknown_architecture():
     with pytest.raises(ValueError, match="unknown architecture 'dlinknet18'"):
         build_network("dlinknet18")
+
+
+def test_architecture_names_without_mindspore_match_the_network_classes():
+    """roadseg.model.loaded names the architectures without importing MindSpore (CLI choices come from it)."""
+    from roadseg.model.loaded import ARCHITECTURE_NAMES
+    from roadseg.model.network import ARCHITECTURES
+
+    assert tuple(ARCHITECTURES) == ARCHITECTURE_NAMES
