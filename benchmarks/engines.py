@@ -58,15 +58,12 @@ def case_forward(engine: str, form: str, batch: int, size: int, repeats: int, we
         model = load_model(weights, engine="onnxruntime", device="CPU", batch_size=batch)
         run = model.runner
     else:
-        from roadseg.model.checkpoint import load_into, read_checkpoint
+        from roadseg.model.checkpoint import inference_network, read_checkpoint
         from roadseg.model.devices import configure_mindspore
         from roadseg.model.mindspore_runtime import CPU_ISA, ms
-        from roadseg.model.network import build_network
 
         configure_mindspore("CPU")
-        network = build_network("dlinknet34", form)
-        load_into(network, read_checkpoint(weights), "dlinknet34")
-        network.set_train(False)
+        network = inference_network(read_checkpoint(weights), "dlinknet34", form)
         tensor = ms.Tensor(x)
 
         def run(_batch):

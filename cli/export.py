@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from roadseg.cli.options import model_options, overwrite_opt
+from roadseg.model.convention import NETWORK_STRIDE
 from roadseg.model.export import FORMATS
 
 
@@ -29,8 +30,8 @@ def export(weights: str, arch: str | None, device: str, device_id: int, engine: 
     """
     from roadseg.io.atomic import check_writable
 
-    if size % 32:
-        raise click.BadParameter(f"{size} is not a multiple of 32", param_hint="--size")
+    if size % NETWORK_STRIDE:
+        raise click.BadParameter(f"{size} is not a multiple of {NETWORK_STRIDE}", param_hint="--size")
     check_writable(output, overwrite)  # fail before the slow load
     if file_format.upper() == "ONNX":
         from roadseg.model.export import export_onnx

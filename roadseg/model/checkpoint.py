@@ -122,6 +122,16 @@ def load_into(network, contents: CheckpointContents, arch: str) -> None:
     ms.load_param_into_net(network, parameters, strict_load=True)
 
 
+def inference_network(contents: CheckpointContents, arch: str, transposed_conv: str | None = None):
+    """A fresh ``arch`` network holding ``contents``' tensors, in inference mode (BatchNorm statistics)."""
+    from roadseg.model.network import DEFAULT_TRANSPOSED_CONV, build_network
+
+    network = build_network(arch, transposed_conv or DEFAULT_TRANSPOSED_CONV)
+    load_into(network, contents, arch)
+    network.set_train(False)
+    return network
+
+
 def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputConvention,
                     extra: Mapping[str, object] | None = None, overwrite: bool = True) -> Path:
     """Write the network's tensors under the zoo's names plus roadseg's metadata, atomically.

@@ -12,6 +12,7 @@ import numpy as np
 
 from roadseg.errors import ExportError
 from roadseg.io.atomic import atomic_output, check_writable
+from roadseg.model.convention import NETWORK_STRIDE
 from roadseg.model.loaded import RoadModel
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
@@ -35,8 +36,9 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
     if file_format == "AIR" and model.device != "Ascend":
         raise ExportError(f"AIR export needs an Ascend device (the model is on {model.device}); "
                           "use --format MINDIR or ONNX, or run on Ascend")
-    if size <= 0 or size % 32:
-        raise ExportError(f"--size must be a positive multiple of 32 (five stride-2 stages), got {size}")
+    if size <= 0 or size % NETWORK_STRIDE:
+        raise ExportError(f"--size must be a positive multiple of {NETWORK_STRIDE} (five stride-2 stages), "
+                          f"got {size}")
     output = Path(output)
     check_writable(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)  # check_writable creates nothing; the work dir goes there

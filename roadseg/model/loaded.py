@@ -162,14 +162,18 @@ def load_model(weights: str | Path = DEFAULT_WEIGHTS, arch: str | None = None, d
         raise BadParameterError("threads", f"must be at least 1, got {threads}")
     threads = threads or usable_cpu_count()
     chosen = choose_weights(weights, arch, allow_download=allow_download, progress=progress)
-    contents = chosen.contents
-    common = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads)
+    described = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads)
     if resolve_engine(engine, device) == "onnxruntime":
-        runner = _onnx_runner(contents, chosen.arch, threads, fall_back=engine == "auto")
+        runner = _onnx_runner(chosen.contents, chosen.arch, threads, fall_back=engine == "auto")
         if runner is not None:
             return RoadModel(network=None, device="CPU", batch_size=batch_size or 1, engine="onnxruntime",
-                             runner=runner, **common)
-    return _mindspore_model(contents, device, device_id, pynative, batch_size, common)
+                             runner=runner, **described)
+    from roadseg.model.checkpoint import inference_network
+    from roadseg.model.devices import configure_mindspore
+
+    used_device = configure_mindspore(device, device_id, pynative=pynative, threads=threads)
+    return RoadModel(network=inference_network(chosen.contents, chosen.arch), device=used_device,
+                     batch_size=batch_size or DEFAULT_BATCH_SIZE.get(used_device, 1), **described)
 
 
 def _onnx_runner(contents, arch: str, threads: int, *, fall_back: bool):
@@ -186,16 +190,3 @@ def _onnx_runner(contents, arch: str, threads: int, *, fall_back: bool):
         return None
     return OnnxRunner(graph.path, threads)
 
-
-def _mindspore_model(contents, device: str, device_id: int, pynative: bool, batch_size: int | None,
-                     common: dict) -> RoadModel:
-    from roadseg.model.checkpoint import load_into
-    from roadseg.model.devices import configure_mindspore
-    from roadseg.model.network import build_network
-
-    used_device = configure_mindspore(device, device_id, pynative=pynative, threads=common["threads"])
-    network = build_network(common["arch"])
-    load_into(network, contents, common["arch"])
-    network.set_train(False)
-    return RoadModel(network=network, device=used_device,
-                     batch_size=batch_size or DEFAULT_BATCH_SIZE.get(used_device, 1), **common)

@@ -67,25 +67,21 @@ def new_session(model: bytes | Path, threads: int):
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def mindspore_reference(contents: CheckpointContents, arch: str, batch: np.ndarray) -> np.ndarray:
+def mindspore_reference(contents: CheckpointContents, arch: str, batch: np.ndarray, threads: int) -> np.ndarray:
     """The MindSpore network's probabilities for ``batch``: the independent side of the check."""
-    from roadseg.model.checkpoint import load_into
+    from roadseg.model.checkpoint import inference_network
     from roadseg.model.devices import configure_mindspore
     from roadseg.model.mindspore_runtime import ms
-    from roadseg.model.network import build_network
 
-    configure_mindspore("CPU")
-    network = build_network(arch)
-    load_into(network, contents, arch)
-    network.set_train(False)
-    return network(ms.Tensor(batch)).asnumpy()
+    configure_mindspore("CPU", threads=threads)
+    return inference_network(contents, arch)(ms.Tensor(batch)).asnumpy()
 
 
 def verify_graph(graph: bytes, contents: CheckpointContents, arch: str, threads: int) -> float:
     """Max |p_onnx - p_mindspore| on the fixed input; raises :class:`EngineError` above the tolerance."""
     batch = verification_input()
     got = new_session(graph, threads).run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
-    expected = mindspore_reference(contents, arch, batch)
+    expected = mindspore_reference(contents, arch, batch, threads)
     delta = float(np.max(np.abs(got - expected)))
     if not delta <= VERIFY_TOLERANCE:  # NaN fails too
         raise EngineError(f"{contents.path}: the ONNX graph differs from the MindSpore network by {delta:.2e} "
@@ -130,7 +126,6 @@ class OnnxRunner:
 
     def __init__(self, graph: Path, threads: int) -> None:
         self.session = new_session(graph, threads)
-        self.threads = threads
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
