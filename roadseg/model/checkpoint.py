@@ -18,6 +18,7 @@ import numpy as np
 from roadseg.errors import WeightsError
 from roadseg.io.atomic import atomic_output
 from roadseg.model.convention import InputConvention
+from roadseg.model.host_memory import available_memory
 
 ARCH_KEY = "roadseg_arch"
 CONVENTION_KEY = "roadseg_convention"
@@ -64,6 +65,15 @@ def is_training_state(name: str) -> bool:
     return name in OPTIMIZER_NAMES or name.startswith(OPTIMIZER_PREFIXES) or name.startswith("roadseg_train_")
 
 
+def check_memory_for(path: Path) -> None:
+    """Refuse, naming the file, a checkpoint larger than the memory left: MindSpore reads it whole."""
+    size, available = path.stat().st_size, available_memory()
+    if available is not None and size > available:
+        raise WeightsError(f"{path}: reading this {size / 2**20:.0f} MiB checkpoint needs that much memory and "
+                           f"only {available / 2**20:.0f} MiB is available; close other programs or use a "
+                           "machine with more memory")
+
+
 def read_checkpoint(path: Path | str) -> CheckpointContents:
     """Load a MindSpore checkpoint file into numpy arrays; one-line :class:`WeightsError` if unreadable."""
     from roadseg.model.mindspore_runtime import ms
@@ -73,6 +83,7 @@ def read_checkpoint(path: Path | str) -> CheckpointContents:
         raise WeightsError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: the file is empty, not a MindSpore checkpoint; download it again")
+    check_memory_for(path)
     try:
         raw = ms.load_checkpoint(os.fspath(path))
     except (ValueError, RuntimeError, TypeError) as error:

@@ -23,4 +23,24 @@ import mindspore as ms  # noqa: E402 - oneDNN must see the ISA choice when MindS
 from mindspore import Parameter, Tensor, amp, nn, ops  # noqa: E402
 from mindspore.common.initializer import HeUniform, initializer  # noqa: E402
 
+from roadseg.model.host_memory import available_memory  # noqa: E402
+
+
+def _count_page_cache_as_available() -> None:
+    """Make MindSpore's checkpoint size check count the page cache as available memory.
+
+    MindSpore 2.10 compares a ``.ckpt``'s size with the *free* pages only, and refused a 500 MB
+    training checkpoint on a 24 GB machine whose page cache held the rest (see host_memory). Its
+    check then reads the kernel's MemAvailable instead; where this MindSpore has no such check,
+    nothing changes. roadseg's own check, with a message that names the file, is in
+    :func:`roadseg.model.checkpoint.read_checkpoint`.
+    """
+    from mindspore.train import serialization
+
+    if callable(getattr(serialization, "_get_available_memory", None)):
+        serialization._get_available_memory = available_memory
+
+
+_count_page_cache_as_available()
+
 __all__ = ["CPU_ISA", "HeUniform", "Parameter", "Tensor", "amp", "initializer", "ms", "nn", "ops"]
