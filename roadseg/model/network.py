@@ -204,7 +204,22 @@ def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Sequential
     return nn.SequentialCell([_conv(in_channels, out_channels, 1, stride=stride), _bn(out_channels, 1e-5)])
 
 
-class BasicBlock(nn.Cell):
+class _ResidualBlock(nn.Cell):
+    """What both ResNet blocks end with: the zoo's ``relu`` and optional ``down_sample_layer`` shortcut,
+    added after the convolutions so the parameters keep the zoo's order."""
+
+    def _add_shortcut(self, in_channels: int, out_channels: int, stride: int) -> None:
+        self.relu = nn.ReLU()
+        self.down_sample_layer = _shortcut(in_channels, out_channels, stride)
+        self.has_down_sample = self.down_sample_layer is not None
+
+    def _join(self, out, x):
+        """ReLU of the block's output plus its input (projected when the shape changes)."""
+        identity = self.down_sample_layer(x) if self.has_down_sample else x
+        return self.relu(out + identity)
+
+
+class BasicBlock(_ResidualBlock):
     """ResNet-34 residual block with the zoo's names (``bn1d``, ``bn2d``) and eps 1e-4."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
@@ -213,18 +228,14 @@ class BasicBlock(nn.Cell):
         self.bn1d = _bn(out_channels, 1e-4)
         self.conv2 = _conv(out_channels, out_channels, 3, padding=1)
         self.bn2d = _bn(out_channels, 1e-4)
-        self.relu = nn.ReLU()
-        self.down_sample_layer = _shortcut(in_channels, out_channels, stride)
-        self.has_down_sample = self.down_sample_layer is not None
+        self._add_shortcut(in_channels, out_channels, stride)
 
     def construct(self, x):
-        identity = self.down_sample_layer(x) if self.has_down_sample else x
         out = self.relu(self.bn1d(self.conv1(x)))
-        out = self.bn2d(self.conv2(out))
-        return self.relu(out + identity)
+        return self._join(self.bn2d(self.conv2(out)), x)
 
 
-class Bottleneck(nn.Cell):
+class Bottleneck(_ResidualBlock):
     """ResNet-50 bottleneck block with the zoo's names (``bn1``..``bn3``); stride on the 3x3 conv."""
 
     expansion = 4
@@ -238,16 +249,12 @@ class Bottleneck(nn.Cell):
         self.bn2 = _bn(mid, 1e-4)
         self.conv3 = _conv(mid, out_channels, 1)
         self.bn3 = _bn(out_channels, 1e-4)
-        self.relu = nn.ReLU()
-        self.down_sample_layer = _shortcut(in_channels, out_channels, stride)
-        self.has_down_sample = self.down_sample_layer is not None
+        self._add_shortcut(in_channels, out_channels, stride)
 
     def construct(self, x):
-        identity = self.down_sample_layer(x) if self.has_down_sample else x
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self._join(self.bn3(self.conv3(out)), x)
 
 
 def _encoder(block: type, in_channels: int, out_channels: int, blocks: int, stride: int) -> nn.SequentialCell:
