@@ -53,9 +53,9 @@ def case_forward(engine: str, form: str, batch: int, size: int, repeats: int, we
     """One engine's forward of a (batch, 3, size, size) input: per-call seconds."""
     x = np.random.default_rng(0).uniform(-1.6, 1.6, (batch, 3, size, size)).astype(np.float32)
     if engine == "onnxruntime":
-        from roadseg.model.loaded import load_model
+        from roadseg.model.loaded import ModelRuntime, load_model
 
-        model = load_model(weights, engine="onnxruntime", device="CPU", batch_size=batch)
+        model = load_model(weights, device="CPU", runtime=ModelRuntime(engine="onnxruntime"))
         run = model.runner
     else:
         from roadseg.model.checkpoint import inference_network, read_checkpoint

@@ -24,9 +24,10 @@ from engines import timed_calls  # benchmarks/engines.py: one timing loop for bo
 def run_case(case: str, size: int, repeats: int, device: str, weights: str) -> dict:
     import numpy as np
 
-    from roadseg.model.loaded import load_model
+    from roadseg.model.loaded import ModelRuntime, load_model
 
-    model = load_model(weights, device=device, pynative=(case == "pynative"), engine="mindspore")
+    model = load_model(weights, device=device,
+                       runtime=ModelRuntime(engine="mindspore", pynative=(case == "pynative")))
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
     if case == "api":

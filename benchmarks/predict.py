@@ -79,12 +79,13 @@ def median_seconds(func, repeat: int) -> float:
 
 def child_memory(args: argparse.Namespace) -> None:
     """Subprocess body: load the model, predict one file, print peak RSS (MB) and seconds as JSON."""
+    from roadseg.inference.options import PredictOptions
     from roadseg.inference.predict import predict_file
     from roadseg.model.loaded import load_model
 
     model = load_model(args.weights, device="CPU")
     with tempfile.TemporaryDirectory() as out:
-        result = predict_file(model, args.child_memory, out, tta=args.tta, window=1024, overlap=0.25)
+        result = predict_file(model, args.child_memory, out, PredictOptions(window=1024, overlap=0.25, tta=args.tta))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak_mb, "seconds": result.seconds, "windows": result.windows_run}))
 
@@ -108,6 +109,7 @@ def main() -> None:
         child_memory(args)
         return
 
+    from roadseg.inference.options import OutputOptions, PredictOptions
     from roadseg.inference.predict import predict_file
     from roadseg.model.loaded import load_model
 
@@ -129,8 +131,9 @@ def main() -> None:
             times["forward"].append(forward)
             for tta, count in variants.items():
                 seconds = median_seconds(
-                    lambda tta=tta: predict_file(model, tile, folder / f"out-{tta}", tta=tta, window=1024,
-                                                 overlap=0.25, overwrite=True, save_prob=True), 1)
+                    lambda tta=tta: predict_file(model, tile, folder / f"out-{tta}",
+                                                 PredictOptions(window=1024, overlap=0.25, tta=tta),
+                                                 output=OutputOptions(save_prob=True, overwrite=True)), 1)
                 times[tta].append(seconds)
                 ratios[tta].append(seconds / (count * forward))
 

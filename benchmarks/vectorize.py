@@ -19,7 +19,7 @@ import numpy as np
 from skimage.morphology import skeletonize
 
 from roadseg.metrics.lines import line_agreement
-from roadseg.vector.vectorize import vectorize_array_result, vectorize_paths
+from roadseg.vector.vectorize import VectorizeOptions, vectorize, vectorize_files
 
 SPACENET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spacenet-vegas-pan"
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ~0.5 m pixels, as DeepGlobe: parameters in metres through pixel_size.
     t0 = time.perf_counter()
-    result = vectorize_array_result(mask, pixel_size=0.5)
+    result = vectorize(mask, VectorizeOptions(pixel_size=0.5))
     total_s = time.perf_counter() - t0
     print()
     print(f"{'step':<14}{'seconds':>10}")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if mask_path.is_file():
         truth = json.loads((SPACENET / "sample_roads_for_masking.geojson").read_text())
         t0 = time.perf_counter()
-        found = vectorize_paths([mask_path])
+        found = vectorize_files([mask_path])
         seconds = time.perf_counter() - t0
         agreement = line_agreement(found.collection, truth, tolerance_m=2.0)
         print()

@@ -6,17 +6,26 @@ import csv
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, model_options, overwrite_opt, quiet_opt
-from roadseg.inference.blending import BLEND_CHOICES
-from roadseg.inference.tta import TTA_CHOICES
+from roadseg.cli.options import (
+    ModelChoice,
+    gather,
+    json_opt,
+    model_options,
+    overwrite_opt,
+    predict_options,
+    quiet_opt,
+)
+from roadseg.cli.progress import CountBar, progress_wanted
+from roadseg.inference.options import PredictOptions
+from roadseg.metrics.evaluate import GraphScoring, ScoreOptions, is_road_vector
 
-VECTOR_SUFFIXES = (".geojson", ".json")
 PREDICT_ONLY = ("weights", "arch", "device", "device_id", "engine", "threads", "pynative", "window", "overlap",
-                "blend", "tta", "threshold", "predictions_dir")
+                "blend", "tta", "threshold", "batch_size", "predictions_dir")
 """Options of the predict-first form only."""
 
 PIXEL_COLUMNS = (
@@ -28,26 +37,6 @@ PIXEL_COLUMNS = (
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def _is_vector(path: str) -> bool:
-    return Path(path).suffix.lower() in VECTOR_SUFFIXES
-
-
-def _progress_bar(quiet: bool, as_json: bool):
-    """A tqdm bar and a ``progress(done, total, name)`` callback driving it, on a terminal; else Nones."""
-    if quiet or as_json or not sys.stderr.isatty():
-        return None, None
-    from tqdm import tqdm
-
-    bar = tqdm(unit="image", file=sys.stderr, leave=False)
-
-    def update(done: int, total: int, name: str) -> None:
-        bar.total = total
-        bar.set_postfix_str(name)
-        bar.update(done - bar.n)
-
-    return update, bar
 
 
 def _pixel_table(result, legend: bool = True) -> str:
@@ -81,11 +70,11 @@ def _write_pixel_csv(path: Path, result, overwrite: bool) -> None:
                              *("" if math.isnan(value) else f"{value:.6f}" for value in scores)])
 
 
-def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_json: bool,
-                csv_path: Path | None, overwrite: bool) -> None:
+def _run_graphs(prediction: str, truth: str, scoring: GraphScoring, report: Report) -> None:
     from roadseg.metrics.evaluate import evaluate_graphs
 
-    evaluation = evaluate_graphs(prediction, truth, spacing=spacing, snap=snap)
+    evaluation = evaluate_graphs(prediction, truth, scoring)
+    spacing, snap = scoring.spacing, scoring.snap
     result = evaluation.apls
     row = {
         "prediction": prediction, "truth": truth, "apls": result.apls,
@@ -98,15 +87,15 @@ def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_jso
         "vectorized": evaluation.vectorized, "spacing_m": spacing, "snap_m": snap,
     }
     row = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
-    if csv_path is not None:
+    if report.csv_path is not None:
         from roadseg.io.atomic import atomic_output
 
-        with atomic_output(csv_path, overwrite=overwrite) as temp, \
+        with atomic_output(report.csv_path, overwrite=report.overwrite) as temp, \
                 open(temp, "w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, fieldnames=list(row))
             writer.writeheader()
             writer.writerow({key: "" if value is None else value for key, value in row.items()})
-    if as_json:
+    if report.as_json:
         click.echo(json.dumps(row, indent=2))
         return
     if evaluation.vectorized:
@@ -120,6 +109,20 @@ def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_jso
                f"  (control points every {spacing:g} m, snap {snap:g} m)")
 
 
+@dataclass(frozen=True)
+class Report:
+    """How eval's results reach the user: a CSV file, JSON or a table, quiet or not."""
+
+    csv_path: Path | None
+    as_json: bool
+    quiet: bool
+    overwrite: bool
+
+
+def _score_options(slack: float, error_maps: Path | None, image_dirs: tuple[str, ...]) -> ScoreOptions:
+    return ScoreOptions(slack, error_maps, tuple(image_dirs) or None)
+
+
 @click.command("eval")
 @click.argument("prediction", metavar="PRED|DATA_DIR")
 @click.argument("truth", metavar="[GT]", required=False)
@@ -130,37 +133,25 @@ def _run_graphs(prediction: str, truth: str, spacing: float, snap: float, as_jso
                    "false negatives blue, over the image.")
 @click.option("--images", "image_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Where the imagery under --error-maps is (<id>_sat.* or <id>.*); default: GT's directory.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write per-image scores (or the APLS row) to this CSV file.")
+@gather("scoring", ("slack", "error_maps", "image_dirs"), _score_options)
 @click.option("--spacing", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
               help="APLS: control points every this many metres along the roads.")
 @click.option("--snap", type=click.FloatRange(min=0), default=4.0, show_default=True,
               help="APLS: snap control points onto the other graph within this many metres.")
+@gather("graph_scoring", ("spacing", "snap"), GraphScoring)
 @click.option("--predictions", "predictions_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="With DATA_DIR: keep the predicted masks here (reused when present) "
                                  "instead of in a temporary directory.")
-@click.option("--window", type=click.IntRange(min=32), default=None,
-              help="With DATA_DIR: predict window size in pixels (default: as roadseg predict).")
-@click.option("--overlap", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
-              help="With DATA_DIR: window overlap fraction (default: as roadseg predict).")
-@click.option("--blend", type=click.Choice(BLEND_CHOICES), default=None,
-              help="With DATA_DIR: how overlapping windows are blended (default: as roadseg predict).")
-@click.option("--tta", type=click.Choice(TTA_CHOICES), default=None,
-              help="With DATA_DIR: test-time augmentation (default: as roadseg predict; the zoo used none).")
-@click.option("--threshold", type=click.FloatRange(min=0, max=1), default=None,
-              help="With DATA_DIR: road probability threshold (default: as roadseg predict).")
+@predict_options(defaults=False, note="With DATA_DIR: ")
 @model_options
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write per-image scores (or the APLS row) to this CSV file.")
 @json_opt
 @quiet_opt
 @overwrite_opt
-@click.pass_context
-def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: float,
-                 error_maps: Path | None, image_dirs: tuple[str, ...], csv_path: Path | None, spacing: float,
-                 snap: float, predictions_dir: Path | None, window: int | None, overlap: float | None,
-                 blend: str | None, tta: str | None, threshold: float | None, weights: str, arch: str | None,
-                 device: str, device_id: int, engine: str, threads: int | None, pynative: bool, as_json: bool,
-                 quiet: bool,
-                 overwrite: bool) -> None:
+@gather("report", ("csv_path", "as_json", "quiet", "overwrite"), Report)
+def eval_command(prediction: str, truth: str | None, scoring: ScoreOptions, graph_scoring: GraphScoring,
+                 predictions_dir: Path | None, options: PredictOptions, model: ModelChoice, report: Report) -> None:
     """Score predictions PRED against ground truth GT, or predict DATA_DIR first and score that.
 
     \b
@@ -175,101 +166,87 @@ def eval_command(ctx: click.Context, prediction: str, truth: str | None, slack: 
     """
     from roadseg.io.atomic import check_writable
 
+    ctx = click.get_current_context()
     predict_given = [param.opts[0] for param in ctx.command.params if param.name in PREDICT_ONLY
                      and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT]
     if truth is not None and predict_given:
         raise click.UsageError(f"{predict_given[0]} applies to `roadseg eval DATA_DIR` (predict, then score); "
                                "scoring PRED against GT runs no model")
-    if csv_path is not None:
-        check_writable(csv_path, overwrite)
+    if report.csv_path is not None:
+        check_writable(report.csv_path, report.overwrite)
     if truth is None:
-        if _is_vector(prediction):
+        if is_road_vector(prediction):
             raise click.UsageError("a GeoJSON PRED needs a GeoJSON GT to compare with")
-        options = {name: value for name, value in (("window", window), ("overlap", overlap), ("blend", blend),
-                                                   ("tta", tta), ("threshold", threshold))
-                   if value is not None}
-        model_args = {"weights": weights, "arch": arch, "device": device, "device_id": device_id,
-                      "engine": engine, "threads": threads, "pynative": pynative}
-        result = _run_predict(prediction, predictions_dir, model_args, options, slack, error_maps,
-                              list(image_dirs) or None, overwrite, quiet, as_json)
-        _render_pixels(result, csv_path, overwrite, as_json, quiet, f"no masks scored in {prediction}")
+        result = _run_predict(prediction, predictions_dir, model, options, scoring, report)
+        _render_pixels(result, report, f"no masks scored in {prediction}")
         return
 
-    if _is_vector(truth) or _is_vector(prediction):
-        if not _is_vector(truth):
+    if is_road_vector(truth) or is_road_vector(prediction):
+        if not is_road_vector(truth):
             raise click.UsageError("APLS needs the ground truth as GeoJSON road centrelines "
                                    "(PRED.geojson|PRED_MASK GT.geojson)")
-        if not _is_vector(prediction) and not Path(prediction).is_file():
+        if not is_road_vector(prediction) and not Path(prediction).is_file():
             raise click.UsageError(f"{prediction}: APLS takes one GeoJSON file or one mask file as PRED")
-        if error_maps is not None or image_dirs:
+        if scoring.error_maps is not None or scoring.images:
             raise click.UsageError("--error-maps and --images apply to masks, not to GeoJSON roads")
-        _run_graphs(prediction, truth, spacing, snap, as_json, csv_path, overwrite)
+        _run_graphs(prediction, truth, graph_scoring, report)
         return
 
     from roadseg.metrics.evaluate import evaluate_masks
 
-    progress, bar = _progress_bar(quiet, as_json)
+    bar = CountBar("image") if progress_wanted(report.quiet or report.as_json) else None
     try:
-        result = evaluate_masks([prediction], [truth], slack=slack, error_maps=error_maps,
-                                images=list(image_dirs) or None, overwrite=overwrite, progress=progress)
+        result = evaluate_masks([prediction], [truth], scoring, overwrite=report.overwrite,
+                                progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
-    _render_pixels(result, csv_path, overwrite, as_json, quiet,
-                   f"no masks found in {prediction} and {truth}; give mask files or directories")
+    _render_pixels(result, report, f"no masks found in {prediction} and {truth}; give mask files or directories")
 
 
-def _run_predict(data: str, predictions_dir: Path | None, model_args: dict, options: dict, slack: float,
-                 error_maps: Path | None, images: list[str] | None, overwrite: bool, quiet: bool,
-                 as_json: bool):
+def _run_predict(data: str, predictions_dir: Path | None, model: ModelChoice, options: PredictOptions,
+                 scoring: ScoreOptions, report: Report):
     """Load the model, predict DATA_DIR into ``predictions_dir`` (or a temporary one) and score it."""
     import tempfile
 
     from roadseg.inference.predict import check_settings
     from roadseg.metrics.evaluate import predict_and_evaluate, satellite_images
-    from roadseg.model.loaded import load_model
 
     total = len(satellite_images(data))  # fail on an empty directory before loading the model
-    if "window" in options:
-        check_settings(None, window=options["window"])
-    model = load_model(model_args["weights"], model_args["arch"], model_args["device"],
-                       device_id=model_args["device_id"], pynative=model_args["pynative"],
-                       engine=model_args["engine"], threads=model_args["threads"])
-    _, bar = _progress_bar(quiet, as_json)
+    check_settings(None, options)
+    loaded = model.load()
+    bar = CountBar("image") if progress_wanted(report.quiet or report.as_json) else None
     on_file = None
     if bar is not None:
-        bar.total = total
+        bar.bar.total = total
 
         def on_file(path, result, reason):
-            bar.set_postfix_str(Path(path).name)
-            bar.update(1)
+            bar.step(Path(path).name)
 
     try:
         with tempfile.TemporaryDirectory(prefix="roadseg-eval-") as temp:
-            return predict_and_evaluate(model, data, predictions_dir or Path(temp), slack=slack,
-                                        error_maps=error_maps, images=images, overwrite=overwrite,
-                                        on_file=on_file, **options)
+            return predict_and_evaluate(loaded, data, predictions_dir or Path(temp), options, scoring,
+                                        overwrite=report.overwrite, on_file=on_file)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _render_pixels(result, csv_path: Path | None, overwrite: bool, as_json: bool, quiet: bool,
-                   empty_message: str) -> None:
+def _render_pixels(result, report: Report, empty_message: str) -> None:
     """Print the table or JSON, write the CSV, report problems; exit 1 when there were any."""
     from roadseg.errors import BadInputError
 
     if not result.images and not result.problems:
         raise BadInputError(empty_message)
-    if csv_path is not None:
-        _write_pixel_csv(csv_path, result, overwrite)
-    if as_json:
+    if report.csv_path is not None:
+        _write_pixel_csv(report.csv_path, result, report.overwrite)
+    if report.as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif result.images:
-        click.echo(_pixel_table(result, legend=not quiet))
+        click.echo(_pixel_table(result, legend=not report.quiet))
     for problem in result.problems:
         click.echo(f"Error: {problem.message}", err=True)
     if result.problems:
-        if not quiet:
+        if not report.quiet:
             click.echo(f"{len(result.problems)} problem(s); {len(result.images)} pair(s) scored", err=True)
         sys.exit(1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from roadseg.cli.options import model_options, overwrite_opt
+from roadseg.cli.options import ModelChoice, model_options, overwrite_opt
 from roadseg.model.convention import NETWORK_STRIDE
 from roadseg.model.export import FORMATS
 
@@ -20,8 +20,7 @@ from roadseg.model.export import FORMATS
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write.")
 @overwrite_opt
-def export(weights: str, arch: str | None, device: str, device_id: int, engine: str, threads: int | None,
-           pynative: bool, file_format: str, size: int, output: Path, overwrite: bool) -> None:
+def export(model: ModelChoice, file_format: str, size: int, output: Path, overwrite: bool) -> None:
     """Export the network with its weights for deployment.
 
     ONNX is the graph ONNX Runtime runs in roadseg (dynamic batch, height and width; checked against
@@ -36,15 +35,14 @@ def export(weights: str, arch: str | None, device: str, device_id: int, engine: 
     if file_format.upper() == "ONNX":
         from roadseg.model.export import export_onnx
 
-        result = export_onnx(weights, output, arch=arch, threads=threads, overwrite=overwrite)
+        result = export_onnx(model.weights, output, arch=model.arch, threads=model.runtime.threads,
+                             overwrite=overwrite)
         click.echo(f"{result.path}: ONNX graph of {result.arch} ({result.weights_label}), input Nx3xHxW "
                    f"(H, W multiples of 32); max |p - p_mindspore| {result.max_delta:.1e} on the check input")
         return
     from roadseg.model.export import export_model
-    from roadseg.model.loaded import load_model
 
-    model = load_model(weights, arch=arch, device=device, device_id=device_id, pynative=pynative,
-                       engine="mindspore", threads=threads)
-    path = export_model(model, output, file_format=file_format, size=size, overwrite=overwrite)
-    click.echo(f"{path}: {file_format.upper()} export of {model.arch} ({model.weights_label}), "
+    loaded = model.load(engine="mindspore")  # MindSpore's exporter needs the MindSpore network
+    path = export_model(loaded, output, file_format=file_format, size=size, overwrite=overwrite)
+    click.echo(f"{path}: {file_format.upper()} export of {loaded.arch} ({loaded.weights_label}), "
                f"input 1x3x{size}x{size}")

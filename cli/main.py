@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
+from collections.abc import Callable
 
 import click
 
 from roadseg import __version__
 from roadseg.errors import BadParameterError, RoadsegError
+
+SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
+"""How a library message names a setting: its parameter name in backticks."""
 
 # command name -> "module:attribute"; imported only when the command runs or help lists it.
 COMMANDS: dict[str, str] = {
@@ -42,12 +47,27 @@ class RoadsegGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BadParameterError as error:  # the library names parameters; the user typed flags
-            flag = "--" + error.parameter.replace("_", "-")
-            click.echo(f"Error: Invalid value for {flag}: {error.problem}", err=True)
+            flags = _flags_of(self, ctx)
+            click.echo(f"Error: Invalid value for {flags(error.parameter)}: {as_flags(error.problem, flags)}",
+                       err=True)
             sys.exit(2)
         except RoadsegError as error:
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {as_flags(str(error), _flags_of(self, ctx))}", err=True)
             sys.exit(1)
+
+
+def _flags_of(group: click.Group, ctx: click.Context) -> Callable[[str], str]:
+    """The flag of each parameter of the command that ran (its longest option string); a name no option
+    of that command has is shown as ``--name-with-dashes``."""
+    command = group.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    flags = {param.name: max(param.opts, key=len) for param in (command.params if command else ())
+             if isinstance(param, click.Option)}
+    return lambda name: flags.get(name, "--" + name.replace("_", "-"))
+
+
+def as_flags(message: str, flag: Callable[[str], str]) -> str:
+    """A library message with each setting it names (`` `name` ``, see :mod:`roadseg.errors`) as its flag."""
+    return SETTING.sub(lambda match: flag(match.group(1)), message)
 
 
 @click.group(cls=RoadsegGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, mask_format_opt, overwrite_opt, quiet_opt
-from roadseg.cli.predict import image_scaling_options
+from roadseg.cli.options import gather, image_scaling_options, json_opt, mask_format_opt, overwrite_opt, quiet_opt
+from roadseg.io.raster_read import ImageScaling
 from roadseg.preview import DEFAULT_MAX_SIZE
+
+
+@dataclass(frozen=True)
+class Overlays:
+    """What is drawn over the image: a road mask (read as ``mask_format`` says) and road lines."""
+
+    mask: Path | None
+    roads: Path | None
+    mask_format: str
 
 
 def _png_path(ctx, param, value: Path) -> Path:
@@ -34,8 +44,9 @@ def _png_path(ctx, param, value: Path) -> Path:
 @overwrite_opt
 @json_opt
 @quiet_opt
-def preview(image, mask, roads, output, max_size, bands, scale, scale_range, mask_format, overwrite, as_json,
-            quiet):
+@gather("overlays", ("mask", "roads", "mask_format"), Overlays)
+def preview(image: Path, overlays: Overlays, output: Path, max_size: int, scaling: ImageScaling,
+            overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Draw IMAGE, scaled to 0-255 as predict scales it, with --mask and --roads on top, into -o PNG.
 
     Nodata is dark grey, the mask translucent magenta, road lines yellow. The image is read decimated
@@ -43,8 +54,9 @@ def preview(image, mask, roads, output, max_size, bands, scale, scale_range, mas
     """
     from roadseg.preview import render_preview
 
-    result = render_preview(image, output, mask=mask, roads=roads, max_size=max_size, bands=bands, scale=scale,
-                            scale_range=scale_range, mask_format=mask_format, overwrite=overwrite)
+    mask, roads = overlays.mask, overlays.roads
+    result = render_preview(image, output, mask=mask, roads=roads, max_size=max_size, scaling=scaling,
+                            mask_format=overlays.mask_format, overwrite=overwrite)
     if as_json:
         click.echo(json.dumps(result.summary(), indent=2))
     elif not quiet:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from roadseg.cli.options import DEVICE_CHOICES, json_opt, overwrite_opt, quiet_opt
+from roadseg.cli.progress import TrainingProgress
 from roadseg.model.loaded import ARCHITECTURE_NAMES
 
 
@@ -24,35 +25,6 @@ def _load_yaml(path: str) -> dict:
     if not isinstance(values, dict):
         raise BadInputError(f"{path}: a training config must be a mapping of option: value")
     return {key.replace("-", "_"): value for key, value in values.items()}
-
-
-class _Progress:
-    """A tqdm bar per epoch on a terminal; one summary line per epoch unless quiet."""
-
-    def __init__(self, quiet: bool, as_json: bool) -> None:
-        self.quiet, self.as_json = quiet, as_json
-        self.bar = None
-        self.tty = sys.stderr.isatty() and not quiet
-
-    def __call__(self, event) -> None:
-        from roadseg.train.loop import EpochRecord, StepEvent
-
-        if isinstance(event, StepEvent) and self.tty:
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=event.steps, desc=f"epoch {event.epoch}", unit="step", leave=False)
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", s_per_step=f"{event.seconds:.2f}")
-        elif isinstance(event, EpochRecord):
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
-            if not self.quiet and not self.as_json:
-                iou = "-" if event.val_road_iou is None else f"{event.val_road_iou:.4f}"
-                click.echo(f"epoch {event.epoch}: loss {event.loss:.4f}  lr {event.lr:.3g}  val road IoU {iou}  "
-                           f"{event.seconds:.1f} s{'  best' if event.improved else ''}"
-                           f"{'  ' + event.note if event.note else ''}", err=True)
 
 
 def _keep_flagged_data_source(values: dict, given: dict) -> None:
@@ -118,7 +90,7 @@ def train(data, config_path, resume, overwrite, quiet, as_json, **flags):
         _keep_flagged_data_source(values, given)
         config = TrainConfig.from_dict(values)
     result = run_training(config, resume=bool(resume), overwrite=overwrite,
-                          progress=_Progress(quiet, as_json))
+                          progress=TrainingProgress(quiet, as_json))
     if as_json:
         click.echo(json.dumps({"run_dir": str(result.run_dir), "epochs_completed": result.epochs_completed,
                                "best_loss": result.best_loss, "stopped": result.stopped,

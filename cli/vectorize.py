@@ -9,39 +9,41 @@ from pathlib import Path
 
 import click
 
-from roadseg.cli.options import json_opt, mask_format_opt, overwrite_opt, quiet_opt
+from roadseg.cli.options import (
+    CRS_TYPE,
+    apply,
+    gather,
+    json_opt,
+    mask_format_opt,
+    overwrite_opt,
+    quiet_opt,
+    report_unreadable,
+)
+from roadseg.cli.progress import CountBar, progress_wanted
+from roadseg.vector.vectorize import VectorizeOptions
+
+DEFAULTS = VectorizeOptions()
+METRE_SETTINGS = (
+    ("min_hole", "Fill holes in the mask smaller than this many square metres."),
+    ("min_area", "Drop road blobs smaller than this many square metres."),
+    ("min_spur", "Prune dead-end spurs shorter than this (m); dead ends at the raster border are kept."),
+    ("max_gap", "Join dead ends across gaps up to this (m) when the join continues the road (within 30 deg)."),
+    ("min_length", "Drop connected pieces of road shorter in total than this (m)."),
+    ("simplify", "Douglas-Peucker tolerance (m); 0 keeps every skeleton pixel."),
+)
+"""The pipeline's size settings, each a --flag with VectorizeOptions' default."""
 
 
-class CrsType(click.ParamType):
-    """``EPSG:XXXX`` (anything rasterio parses) or ``source``."""
-
-    name = "CRS"
-
-    def convert(self, value, param, ctx):
-        from roadseg.vector.geo import parse_crs
-
-        if value == "source":
-            return value
-        try:
-            parse_crs(value)
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-        return value
+def metre_options(command):
+    """--min-hole ... --simplify: the pipeline's sizes in metres (square metres for areas)."""
+    return apply([click.option(f"--{name.replace('_', '-')}", type=click.FloatRange(min=0),
+                               default=getattr(DEFAULTS, name), show_default=True, help=text)
+                  for name, text in METRE_SETTINGS], command)
 
 
-def _report_bad(paths: list[Path]) -> int:
-    """Open every input's header; print one line per unusable file; return how many were bad."""
-    from roadseg.errors import BadInputError
-    from roadseg.io.mosaic import tile_info
-
-    bad = 0
-    for path in paths:
-        try:
-            tile_info(path)
-        except BadInputError as error:
-            click.echo(f"Error: {error}", err=True)
-            bad += 1
-    return bad
+def _vectorize_options(no_mosaic: bool, **values) -> VectorizeOptions:
+    """The pipeline's settings from the flags (--no-mosaic is the opposite of ``mosaic``)."""
+    return VectorizeOptions(mosaic=not no_mosaic, **values)
 
 
 @click.command()
@@ -51,19 +53,8 @@ def _report_bad(paths: list[Path]) -> int:
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Read inputs as probability maps: road where probability >= this.")
 @mask_format_opt
-@click.option("--min-hole", type=click.FloatRange(min=0), default=20.0, show_default=True,
-              help="Fill holes in the mask smaller than this many square metres.")
-@click.option("--min-area", type=click.FloatRange(min=0), default=50.0, show_default=True,
-              help="Drop road blobs smaller than this many square metres.")
-@click.option("--min-spur", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Prune dead-end spurs shorter than this (m); dead ends at the raster border are kept.")
-@click.option("--max-gap", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Join dead ends across gaps up to this (m) when the join continues the road (within 30 deg).")
-@click.option("--min-length", type=click.FloatRange(min=0), default=20.0, show_default=True,
-              help="Drop connected pieces of road shorter in total than this (m).")
-@click.option("--simplify", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Douglas-Peucker tolerance (m); 0 keeps every skeleton pixel.")
-@click.option("--crs", type=CrsType(), default="EPSG:4326", show_default=True,
+@metre_options
+@click.option("--crs", "out_crs", type=CRS_TYPE, default=DEFAULTS.out_crs, show_default=True,
               help="Output CRS (EPSG:XXXX), or 'source' to keep the raster's.")
 @click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Ground size of a pixel (m) for images without georeferencing; without it their metre "
@@ -73,12 +64,14 @@ def _report_bad(paths: list[Path]) -> int:
 @click.option("--polygons", is_flag=True, default=False, help="Write road areas as polygons instead of lines.")
 @click.option("--no-mosaic", is_flag=True, default=False,
               help="Vectorize georeferenced tiles one by one instead of mosaicking touching tiles first.")
+@gather("options", ("threshold", "mask_format", "min_hole", "min_area", "min_spur", "max_gap", "min_length",
+                    "simplify", "out_crs", "pixel_size", "polygons", "no_mosaic"), _vectorize_options)
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Look for masks in subdirectories too.")
 @overwrite_opt
 @json_opt
 @quiet_opt
-def vectorize(masks, output, threshold, mask_format, min_hole, min_area, min_spur, max_gap, min_length, simplify,
-              crs, pixel_size, graph_path, polygons, no_mosaic, recursive, overwrite, as_json, quiet):
+def vectorize(masks: tuple[str, ...], output: Path, options: VectorizeOptions, graph_path: Path | None,
+              recursive: bool, overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Turn road masks (or probability maps with --threshold) into road centrelines in GeoJSON.
 
     Georeferenced tiles of one area (same CRS and pixel grid, touching or overlapping) are mosaicked
@@ -87,40 +80,27 @@ def vectorize(masks, output, threshold, mask_format, min_hole, min_area, min_spu
     from roadseg.io.atomic import check_writable
     from roadseg.io.geojson import write_geojson, write_graphml
     from roadseg.io.inputs import collect_masks
-    from roadseg.vector.vectorize import vectorize_paths
+    from roadseg.vector.vectorize import vectorize_files
 
     # a folder of predict outputs: its *_mask files (*_prob with --threshold), not the previews beside them
-    paths = collect_masks(masks, stem_suffix="_mask" if threshold is None else "_prob", recursive=recursive)
+    paths = collect_masks(masks, stem_suffix="_mask" if options.threshold is None else "_prob", recursive=recursive)
     if not paths:
         raise click.UsageError("no mask files found in the given paths")
     check_writable(output, overwrite)
     if graph_path is not None:
-        if polygons:
+        if options.polygons:
             raise click.UsageError("--graph needs lines: leave out --polygons")
         check_writable(graph_path, overwrite)
-    bad = _report_bad(paths)
+    bad = report_unreadable(paths)
     if bad:
         click.echo(f"Error: {bad} of {len(paths)} input(s) unusable; nothing written", err=True)
         sys.exit(1)
 
-    bar = None
-    if not quiet and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(desc="vectorize", unit="step", file=sys.stderr)
-
-    def progress(step: str) -> None:
-        if bar is not None:
-            bar.set_description(step)
-            bar.update(1)
-
+    bar = CountBar("step", desc="vectorize") if progress_wanted(quiet) else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = vectorize_paths(paths, threshold=threshold, mask_format=mask_format, min_hole=min_hole,
-                                     min_area=min_area, min_spur=min_spur, max_gap=max_gap,
-                                     min_length=min_length, simplify=simplify, out_crs=crs, pixel_size=pixel_size,
-                                     polygons=polygons, mosaic=not no_mosaic, progress=progress)
+            result = vectorize_files(paths, options, progress=bar.step if bar else None)
         finally:
             if bar is not None:
                 bar.close()
@@ -134,7 +114,7 @@ def vectorize(masks, output, threshold, mask_format, min_hole, min_area, min_spu
         click.echo(json.dumps({**result.summary(), "output": str(output),
                                "graph": None if graph_path is None else str(graph_path)}))
     elif not quiet:
-        kind = "polygons" if polygons else "lines"
+        kind = "polygons" if options.polygons else "lines"
         length = result.total_length_m
-        about = f", {length / 1000:.2f} km" if length is not None and not polygons else ""
+        about = f", {length / 1000:.2f} km" if length is not None and not options.polygons else ""
         click.echo(f"wrote {result.n_features} {kind}{about} from {len(paths)} mask(s) to {output}")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from roadseg.cli.options import arch_opt, json_opt, overwrite_opt, quiet_opt
+from roadseg.cli.progress import DownloadBar, progress_wanted
 
 
 @click.group()
@@ -32,26 +32,6 @@ def list_weights(as_json: bool) -> None:
         click.echo(f"{row['name']}  {row['arch']}  sha256 {row['sha256']}  {state}")
 
 
-class _DownloadBar:
-    """A tqdm bar fed by the library's progress callback; silent when not on a terminal or --quiet."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self.bar = label, enabled, None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=self.label, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 @weights.command()
 @click.argument("name")
 @click.option("--url", default=None, help="Download the same file from a mirror (still sha256-checked).")
@@ -68,7 +48,7 @@ def download(name: str, url: str | None, overwrite: bool, quiet: bool) -> None:
     if cached_path(entry).is_file() and not overwrite:
         click.echo(f"{name} is already cached at {cached_path(entry)} (--overwrite to fetch again)")
         return
-    bar = _DownloadBar(name, enabled=not quiet and sys.stderr.isatty())
+    bar = DownloadBar(name, enabled=progress_wanted(quiet))
     try:
         path = download_known(entry, url=url, progress=bar, overwrite=overwrite)
     finally:

@@ -1,11 +1,18 @@
 """Errors roadseg raises for problems a user can fix.
 
 Every error here carries a one-line message that names the file or setting at fault and the fix.
-The CLI prints ``Error: <message>`` and exits with 1; library users catch :class:`RoadsegError`.
+A message names a setting by its parameter name in backticks (``pass `overwrite` to replace it``),
+never by a command-line flag: the CLI shows each as the flag the user typed (``--overwrite``) when it
+prints ``Error: <message>`` and exits with 1 (2 for a bad setting). Library users catch
+:class:`RoadsegError`.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import TypeVar
+
+Choice = TypeVar("Choice", bound=Enum)
 
 class RoadsegError(Exception):
     """Base class: a problem with the user's input, weights, device or environment."""
@@ -20,6 +27,16 @@ class BadParameterError(RoadsegError, ValueError):
         super().__init__(f"{parameter} {problem}")
         self.parameter = parameter
         self.problem = problem
+
+
+def parse_choice(kind: type[Choice], value: object, parameter: str) -> Choice:
+    """``value`` (a member or its string) as a member of the enum ``kind``; else a one-line
+    :class:`BadParameterError` that lists the choices, so settings objects need no check of their own."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise BadParameterError(parameter, f"must be one of {choices}, got {value!r}") from None
 
 
 class BadInputError(RoadsegError):

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -35,10 +34,11 @@ from skimage.draw import line as draw_line
 
 from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.atomic import atomic_output
+from roadseg.io.grid import RasterGrid, corner_offset, ground_mismatch
 from roadseg.io.masks import MaskFormat, decode_mask
 from roadseg.io.raster_open import open_raster, probability_scale, reading
-from roadseg.io.raster_read import RasterSource, Scale, io_env
-from roadseg.vector.geo import geojson_member_crs, is_georeferenced, reproject_xy
+from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
+from roadseg.vector.geo import geojson_member_crs, reproject_xy
 
 DEFAULT_MAX_SIZE = 2048
 """Longest side of a preview in pixels (images already smaller keep their size)."""
@@ -208,38 +208,29 @@ def draw_polylines(rgb: np.ndarray, polylines: Iterable[np.ndarray], *, colour: 
     return out
 
 
+@dataclass(frozen=True)
+class PreviewStyle:
+    """Colours (RGB 0-255) and widths of a preview; the defaults read on imagery and on each other."""
+
+    mask_colour: tuple[int, int, int] = MASK_COLOUR
+    alpha: float = MASK_ALPHA
+    road_colour: tuple[int, int, int] = ROAD_COLOUR
+    road_width: int = ROAD_WIDTH
+    nodata_colour: tuple[int, int, int] = NODATA_COLOUR
+
+
 def compose_preview(rgb: np.ndarray, *, valid: np.ndarray | None = None, mask: np.ndarray | None = None,
-                    polylines: Iterable[np.ndarray] = (), mask_colour: Sequence[int] = MASK_COLOUR,
-                    alpha: float = MASK_ALPHA, road_colour: Sequence[int] = ROAD_COLOUR,
-                    road_width: int = ROAD_WIDTH, nodata_colour: Sequence[int] = NODATA_COLOUR) -> np.ndarray:
+                    polylines: Iterable[np.ndarray] = (), style: PreviewStyle = PreviewStyle()) -> np.ndarray:
     """Nodata shaded, then the mask blended in, then the road lines on top; a new ``(H, W, 3)`` uint8."""
     out = _check_rgb(rgb)
     if valid is not None:
-        out = shade_nodata(out, valid, nodata_colour)
+        out = shade_nodata(out, valid, style.nodata_colour)
     if mask is not None:
-        out = overlay_mask(out, mask, mask_colour, alpha)
-    return draw_polylines(out, polylines, colour=road_colour, width=road_width)
+        out = overlay_mask(out, mask, style.mask_colour, style.alpha)
+    return draw_polylines(out, polylines, colour=style.road_colour, width=style.road_width)
 
 
 # -- GeoJSON lines --------------------------------------------------------------------------------------
-
-def _geometry_lines(geometry: Mapping[str, Any] | None) -> list[np.ndarray]:
-    if not isinstance(geometry, Mapping):
-        return []
-    kind, coords = geometry.get("type"), geometry.get("coordinates")
-    if kind == "GeometryCollection":
-        return [line for part in geometry.get("geometries") or [] for line in _geometry_lines(part)]
-    parts = {"LineString": lambda: [coords], "MultiLineString": lambda: coords,
-             "Polygon": lambda: coords, "MultiPolygon": lambda: [ring for poly in coords for ring in poly]}
-    if kind not in parts or coords is None:
-        return []  # points and unknown types are not drawn
-    try:  # positions may carry a third (height) value, not always on every position
-        lines = [np.array([position[:2] for position in part], dtype=np.float64).reshape(-1, 2)
-                 for part in parts[kind]()]
-    except (TypeError, ValueError, IndexError) as error:
-        raise ValueError(f"a {kind} has malformed coordinates") from error
-    return lines
-
 
 def geojson_polylines(data: Mapping[str, Any]) -> list[np.ndarray]:
     """The ``(N, 2)`` coordinate arrays of every line and polygon ring of a GeoJSON object.
@@ -247,14 +238,9 @@ def geojson_polylines(data: Mapping[str, Any]) -> list[np.ndarray]:
     Accepts a FeatureCollection, a Feature or a bare geometry; points are skipped. Raises ValueError
     for malformed coordinates.
     """
-    if data.get("type") == "FeatureCollection":
-        geometries = [feature.get("geometry") for feature in data.get("features") or []
-                      if isinstance(feature, Mapping)]
-    elif data.get("type") == "Feature":
-        geometries = [data.get("geometry")]
-    else:
-        geometries = [data]
-    return [line for geometry in geometries for line in _geometry_lines(geometry)]
+    from roadseg.io.geojson import DRAWN_TYPES, geojson_lines  # networkx and shapely load only when needed
+
+    return geojson_lines(data, DRAWN_TYPES).lines
 
 
 def geojson_crs(data: Mapping[str, Any]) -> CRS | None:
@@ -266,21 +252,6 @@ def geojson_crs(data: Mapping[str, Any]) -> CRS | None:
 
 
 # -- file I/O -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Grid:
-    """Where the source image lies: its size and, when georeferenced, CRS and transform."""
-
-    path: Path
-    height: int
-    width: int
-    crs: CRS | None
-    transform: Affine
-
-    @property
-    def georeferenced(self) -> bool:
-        return is_georeferenced(self.transform, self.crs)
-
 
 @dataclass
 class PreviewResult:
@@ -308,46 +279,35 @@ class PreviewResult:
                 "lines_drawn": self.lines_drawn}
 
 
-def _read_image(path: Path, max_size: int, bands, scale, scale_range
-                ) -> tuple[np.ndarray, np.ndarray, _Grid]:
+def _read_image(path: Path, max_size: int, scaling: ImageScaling | None
+                ) -> tuple[np.ndarray, np.ndarray, RasterGrid]:
     """The image decimated to the preview size, scaled to 0-255 as predict scales it, and its validity."""
-    with RasterSource(path, bands=bands, scale=scale, scale_range=scale_range) as source:
+    with RasterSource(path, scaling) as source:
         plain = source.is_plain_image
-        grid = _Grid(path, source.height, source.width, None if plain else source.crs,
-                     Affine.identity() if plain else source.transform)
+        grid = RasterGrid(source.height, source.width, None if plain else source.crs,
+                          None if plain else source.transform, str(path))
         rgb, valid = source.read_decimated(preview_shape(grid.height, grid.width, max_size))
     return np.rint(rgb).astype(np.uint8), valid, grid
 
 
-def _corners(transform: Affine, height: int, width: int) -> np.ndarray:
-    cols, rows = np.array([0, width, 0, width], float), np.array([0, 0, height, height], float)
-    t = transform
-    return np.column_stack([t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f])
-
-
-def _grid_mismatch(grid: _Grid, dataset) -> str | None:
-    """Why a mask raster is not on the image's grid, or None when it is."""
-    if grid.georeferenced and is_georeferenced(dataset.transform, dataset.crs):
-        if dataset.crs != grid.crs:
-            return f"its CRS {dataset.crs} is not the image's {grid.crs}"
-        t = grid.transform
-        tolerance = 0.5 * max(math.hypot(t.a, t.d), math.hypot(t.b, t.e))
-        offset = np.abs(_corners(dataset.transform, dataset.height, dataset.width)
-                        - _corners(t, grid.height, grid.width)).max()
-        if offset > tolerance:
-            return f"it covers other ground (corners up to {offset:.6g} CRS units from the image's)"
-        return None
-    if (dataset.height, dataset.width) != (grid.height, grid.width):
-        return f"it is {dataset.width}x{dataset.height}, the image {grid.width}x{grid.height}"
+def _grid_mismatch(grid: RasterGrid, mask: RasterGrid) -> str | None:
+    """Why a mask raster does not cover the image's ground (it may be at another resolution), or None."""
+    kind = ground_mismatch(grid, mask)
+    if kind == "crs":
+        return f"its CRS {mask.crs} is not the image's {grid.crs}"
+    if kind == "ground":
+        return f"it covers other ground (corners up to {corner_offset(grid, mask):.6g} CRS units from the image's)"
+    if kind == "size":
+        return f"it is {mask.width}x{mask.height}, the image {grid.width}x{grid.height}"
     return None
 
 
-def _read_mask(path: Path, grid: _Grid, shape: tuple[int, int], mask_format: MaskFormat) -> np.ndarray:
+def _read_mask(path: Path, grid: RasterGrid, shape: tuple[int, int], mask_format: MaskFormat) -> np.ndarray:
     """Road pixels of a mask (or probability raster at 0.5) on the preview grid (nearest)."""
     with open_raster(path, "give a mask or probability map on the image's grid") as dataset:
-        why = _grid_mismatch(grid, dataset)
+        why = _grid_mismatch(grid, RasterGrid.from_dataset(dataset))
         if why is not None:
-            raise BadInputError(f"{path}: not on the grid of {grid.path} ({why}); give the mask predicted "
+            raise BadInputError(f"{path}: not on the grid of {grid.source} ({why}); give the mask predicted "
                                 "from this image")
         with reading(path):
             values = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
@@ -361,7 +321,7 @@ def _read_mask(path: Path, grid: _Grid, shape: tuple[int, int], mask_format: Mas
     return road
 
 
-def _read_roads(path: Path, grid: _Grid, shape: tuple[int, int]) -> list[np.ndarray]:
+def _read_roads(path: Path, grid: RasterGrid, shape: tuple[int, int]) -> list[np.ndarray]:
     """Lines of a GeoJSON file in preview pixel coordinates."""
     from roadseg.metrics.apls import load_geojson
 
@@ -388,17 +348,16 @@ def _read_roads(path: Path, grid: _Grid, shape: tuple[int, int]) -> list[np.ndar
 
 def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str | None = None,
                    roads: Path | str | None = None, max_size: int = DEFAULT_MAX_SIZE,
-                   bands: Sequence[int] | None = None, scale: Scale | str | None = None,
-                   scale_range: tuple[float, float] | None = None, mask_format: MaskFormat = "auto",
+                   scaling: ImageScaling | None = None, mask_format: MaskFormat = "auto",
                    overwrite: bool = False) -> PreviewResult:
     """Write a quick-look PNG of ``image`` with ``mask`` blended in and the lines of ``roads`` on top.
 
     Parameters
     ----------
     image : path
-        Any raster predict reads; scaled to 0-255 the way predict scales it (``bands``, ``scale``,
-        ``scale_range`` as in :func:`roadseg.inference.predict.predict_file`) and decimated so that its longest
-        side is at most ``max_size`` pixels. Nodata pixels are dark grey.
+        Any raster predict reads; scaled to 0-255 the way predict scales it (``scaling``, as for
+        :func:`roadseg.inference.predict.predict_file`) and decimated so that its longest side is at
+        most ``max_size`` pixels. Nodata pixels are dark grey.
     mask : path, optional
         A road mask on the image's grid (same size, or same ground if both are georeferenced): predict's
         1/0/255 GeoTIFFs, 0/255 PNGs (see :mod:`roadseg.io.masks`), or a probability raster (road at
@@ -415,12 +374,11 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
     """
     image, out_path = Path(image), Path(out_path)
     if out_path.suffix.lower() != ".png":
-        raise ValueError(f"the preview is a PNG: name it *.png, got {out_path.name}")
+        raise BadParameterError("out_path", f"is a PNG file: name it *.png, got {out_path.name}")
     if max_size < 1:
         raise BadParameterError("max_size", f"must be >= 1, got {max_size}")
     with atomic_output(out_path, overwrite) as temp, io_env():
-        rgb, valid, grid = _read_image(image, max_size, None if bands is None else tuple(bands), scale,
-                                       scale_range)
+        rgb, valid, grid = _read_image(image, max_size, scaling)
         shape = rgb.shape[:2]
         result = PreviewResult(out_path, image, None if mask is None else Path(mask),
                                None if roads is None else Path(roads), shape[0], shape[1], grid.height,

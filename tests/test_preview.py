@@ -18,13 +18,15 @@ from scipy import ndimage
 
 import roadseg.io.raster_read as raster_read
 from roadseg.errors import BadInputError, OutputExistsError
-from roadseg.io.raster_read import RasterSource
-from roadseg.io.raster_write import OutputGrid, encode_prob, open_prob_writer
+from roadseg.io.grid import RasterGrid
+from roadseg.io.raster_read import ImageScaling, RasterSource
+from roadseg.io.raster_write import encode_prob, open_prob_writer
 from roadseg.preview import (
     MASK_ALPHA,
     MASK_COLOUR,
     NODATA_COLOUR,
     ROAD_COLOUR,
+    PreviewStyle,
     compose_preview,
     draw_polylines,
     geojson_crs,
@@ -122,7 +124,7 @@ class TestShadeNodata:
         mask = np.zeros((4, 4), bool)
         mask[:, 1] = True
         line = [np.array([[3.5, 0.5], [3.5, 3.5]])]
-        out = compose_preview(rgb, valid=valid, mask=mask, polylines=line, road_width=1)
+        out = compose_preview(rgb, valid=valid, mask=mask, polylines=line, style=PreviewStyle(road_width=1))
         assert is_colour(out[0, [0, 2]], NODATA_COLOUR).all()
         assert is_colour(out[:, 3], ROAD_COLOUR).all()  # lines on top of nodata and mask
         np.testing.assert_array_equal(out[1:, 1], overlay_mask(rgb, mask)[1:, 1])
@@ -247,9 +249,9 @@ class TestRenderPreview:
         data = np.random.default_rng(4).integers(100, 4000, (3, 40, 50)).astype(np.uint16)
         data[:, :, :5] = 0
         image = write_raster(tmp_path / "u16.tif", data, nodata=0)
-        render_preview(image, tmp_path / "p.png", bands=(3, 2, 1))
+        render_preview(image, tmp_path / "p.png", scaling=ImageScaling(bands=(3, 2, 1)))
         rgb = read_png(tmp_path / "p.png")
-        with RasterSource(image, bands=(3, 2, 1)) as source:
+        with RasterSource(image, ImageScaling(bands=(3, 2, 1))) as source:
             expected, valid = source.read_all()
         np.testing.assert_array_equal(rgb[valid], np.rint(expected[valid]).astype(np.uint8))
         assert is_colour(rgb[~valid], NODATA_COLOUR).all() and (~valid).sum() == 40 * 5
@@ -287,7 +289,7 @@ class TestRenderPreview:
         valid = np.ones((200, 300), bool)
         valid[:10] = False
         path = tmp_path / "scene_prob.tif"
-        writer = open_prob_writer(path, OutputGrid(200, 300, UTM, TRANSFORM), dtype)  # as predict writes it
+        writer = open_prob_writer(path, RasterGrid(200, 300, UTM, TRANSFORM), dtype)  # as predict writes it
         writer.write(0, encode_prob(prob, valid, dtype))
         writer.close()
         result = render_preview(image, tmp_path / "p.png", mask=path)
@@ -322,7 +324,7 @@ class TestRenderPreview:
         image, _, _ = georeferenced
         out = tmp_path / "p.png"
         out.write_text("old")
-        with pytest.raises(OutputExistsError, match="p.png already exists; pass --overwrite"):
+        with pytest.raises(OutputExistsError, match="p.png already exists; pass `overwrite`"):
             render_preview(image, out)
         assert out.read_text() == "old"
         render_preview(image, out, overwrite=True)

@@ -1,31 +1,31 @@
 """Road probability maps and masks for arrays and files: the library behind ``roadseg predict``.
 
 ``model`` is a loaded :class:`~roadseg.model.loaded.RoadModel` (its ``forward``, ``convention`` and
-``batch_size`` are used) or any predictor callable ``(N, 3, h, w) float32 -> (N, h, w)`` with the
-input convention given separately, which is how tests and benchmarks run without MindSpore.
+``batch_size`` are used) or any predictor callable ``(N, 3, h, w) float32 -> (N, h, w)``, fed the
+published weights' input convention, which is how tests and benchmarks run without MindSpore. The
+settings travel as :class:`PredictOptions`, :class:`ImageScaling` and :class:`OutputOptions`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from roadseg.errors import BadInputError, RoadsegError
-from roadseg.inference.blending import Blend
-from roadseg.inference.sliding import ArraySource, SlidingStats, WindowSource, predict_rows
-from roadseg.inference.tta import TTA, Predictor
+from roadseg.inference.options import OutputOptions, PredictOptions, provenance_settings
+from roadseg.inference.sliding import DEFAULT_CALL_SIZE, ArraySource, SlidingStats, WindowSource, predict_rows
+from roadseg.inference.tta import Predictor
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
+from roadseg.io.grid import RasterGrid as OutputGrid
 from roadseg.io.raster_open import WEIGHTS_TAG
-from roadseg.io.raster_read import RasterSource, Scale, check_scale_range, io_env
+from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
 from roadseg.io.raster_write import (
-    OutputGrid,
-    ProbDtype,
     encode_mask,
     encode_prob,
     open_mask_writer,
@@ -36,20 +36,24 @@ from roadseg.model.loaded import RoadModel
 from roadseg.preview import render_preview
 
 PLAIN_SUFFIXES = (".jpg", ".jpeg", ".png")
-DEFAULT_CALL_SIZE = 8
-"""Network inputs per predictor call for a bare predictor (a RoadModel says its own batch size)."""
 
 Progress = Callable[[int, int], None]
 """Called with ``(windows just finished, windows in this file)``."""
 
 
-def _resolve(model, convention: InputConvention | None, batch_size: int | None
-             ) -> tuple[Predictor, InputConvention, int]:
-    """A predictor, its input convention and the inputs per call, from a RoadModel or a callable."""
+def _resolve(model, options: PredictOptions) -> tuple[Predictor, InputConvention, PredictOptions]:
+    """A predictor, its input convention and the options with the inputs per call settled.
+
+    A RoadModel (or any object with ``forward``, ``convention`` and ``batch_size``) brings its own; a
+    bare callable takes the published weights' convention and :data:`DEFAULT_CALL_SIZE`.
+    """
     if hasattr(model, "forward") and hasattr(model, "convention"):
-        return model.forward, convention or model.convention, batch_size or int(model.batch_size)
+        per_call = options.batch_size or int(model.batch_size)
+        if per_call == model.batch_size:
+            return model.forward, model.convention, replace(options, batch_size=per_call)
+        return (lambda batch: model.forward(batch, per_call)), model.convention, replace(options, batch_size=per_call)
     if callable(model):
-        return model, convention or ZOO_CONVENTION, batch_size or DEFAULT_CALL_SIZE
+        return model, ZOO_CONVENTION, replace(options, batch_size=options.batch_size or DEFAULT_CALL_SIZE)
     raise TypeError(f"model must be a RoadModel or a predictor callable, got {type(model).__name__}")
 
 
@@ -64,20 +68,21 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
-def predict_array(model, image: np.ndarray, *, valid: np.ndarray | None = None, window: int = 1024,
-                  overlap: float = 0.25, blend: Blend | str = Blend.GAUSSIAN, tta: TTA | str = TTA.D4,
-                  convention: InputConvention | None = None, batch_size: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+def predict_array(model, image: np.ndarray, options: PredictOptions | None = None, *,
+                  valid: np.ndarray | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Road probability of every pixel of an RGB image in 0-255.
 
     Parameters
     ----------
     model : RoadModel or callable
-        The network, or a predictor ``(N, 3, h, w) -> (N, h, w)`` (then ``convention`` applies,
-        default the published weights' B,G,R ``x/255*3.2-1.6``).
+        The network, or a predictor ``(N, 3, h, w) -> (N, h, w)`` fed the published weights' input
+        (B,G,R ``x/255*3.2-1.6``); any object with ``forward``, ``convention`` and ``batch_size`` works too.
     image : (H, W, 3) array
         RGB in 0-255, any numeric dtype; (H, W) or (H, W, 1) is repeated into three channels and a
         fourth channel is ignored.
+    options : PredictOptions, optional
+        Window, overlap, blending, TTA and batch size (``threshold`` is not used: this returns
+        probabilities).
     valid : (H, W) bool array, optional
         False marks nodata: never road, NaN in the result; windows entirely nodata are not run.
 
@@ -88,15 +93,13 @@ def predict_array(model, image: np.ndarray, *, valid: np.ndarray | None = None, 
 
     >>> import numpy as np
     >>> halves = lambda batch: np.full((batch.shape[0], *batch.shape[2:]), 0.5, np.float32)
-    >>> predict_array(halves, np.zeros((5, 7, 3), np.uint8), window=4, tta="flip").shape
+    >>> predict_array(halves, np.zeros((5, 7, 3), np.uint8), PredictOptions(window=4, tta="flip")).shape
     (5, 7)
     """
-    predictor, convention, per_call = _resolve(model, convention, batch_size)
+    predictor, convention, options = _resolve(model, options or PredictOptions())
     source = ArraySource(_as_rgb(image), None if valid is None else np.asarray(valid, bool))
     out = np.empty((source.height, source.width), np.float32)
-    step = None if progress is None else (lambda count: progress(count))
-    for block in predict_rows(source, predictor, convention.to_network, window=window, overlap=overlap,
-                              blend=blend, tta=tta, batch_size=per_call, progress=step):
+    for block in predict_rows(source, predictor, convention.to_network, options, progress=progress):
         out[block.row:block.row + block.prob.shape[0]] = block.prob
     return out
 
@@ -115,29 +118,29 @@ class OutputPaths:
         return [path for path in (self.mask, self.prob, self.preview) if path is not None]
 
 
-def output_paths(path: Path | str, out_dir: Path | str, *, save_prob: bool = False,
-                 preview: bool = False) -> OutputPaths:
+def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> OutputPaths:
     """``<stem>_mask.tif``/``<stem>_prob.tif``; for JPG/PNG ``<id>_mask.png`` (``104_sat.jpg`` -> ``104``);
-    with ``preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
+    with ``output.preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
 
-    >>> output_paths("scenes/104_sat.jpg", "out", save_prob=True).mask.name
+    >>> output_paths("scenes/104_sat.jpg", "out", OutputOptions(save_prob=True)).mask.name
     '104_mask.png'
     """
+    output = output or OutputOptions()
     path, out_dir = Path(path), Path(out_dir)
     stem = path.stem
     png = path.suffix.lower() in PLAIN_SUFFIXES
     if png:
         stem = stem[:-len("_sat")] if stem.endswith("_sat") and len(stem) > len("_sat") else stem
     return OutputPaths(out_dir / f"{stem}_mask.{'png' if png else 'tif'}",
-                       out_dir / f"{stem}_prob.tif" if save_prob else None, png=png,
-                       preview=out_dir / f"{stem}_preview.png" if preview else None)
+                       out_dir / f"{stem}_prob.tif" if output.save_prob else None, png=png,
+                       preview=out_dir / f"{stem}_preview.png" if output.preview else None)
 
 
-def pending_outputs(path: Path | str, out_dir: Path | str, *, save_prob: bool = False, preview: bool = False,
-                    overwrite: bool = False) -> list[Path]:
-    """The outputs of ``path`` that a run would write (all with ``overwrite``, else the missing ones)."""
-    wanted = output_paths(path, out_dir, save_prob=save_prob, preview=preview).wanted()
-    return wanted if overwrite else [output for output in wanted if not output.exists()]
+def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
+    """The outputs of ``path`` that a run would write (all with ``output.overwrite``, else the missing ones)."""
+    output = output or OutputOptions()
+    wanted = output_paths(path, out_dir, output).wanted()
+    return wanted if output.overwrite else [target for target in wanted if not target.exists()]
 
 
 @dataclass
@@ -155,59 +158,70 @@ class FileResult:
     preview: Path | None = None  # the quick-look PNG, with ``preview``
 
 
-def predict_file(model, path: Path | str, out_dir: Path | str, *, window: int = 1024, overlap: float = 0.25,
-                 blend: Blend | str = Blend.GAUSSIAN, tta: TTA | str = TTA.D4, threshold: float = 0.5,
-                 bands: Sequence[int] | None = None, scale: Scale | str | None = None,
-                 scale_range: tuple[float, float] | None = None, save_prob: bool = False,
-                 prob_dtype: ProbDtype | str = ProbDtype.FLOAT32, cog: bool = False,
-                 overwrite: bool = False, preview: bool = False, convention: InputConvention | None = None,
-                 batch_size: int | None = None, progress: Progress | None = None) -> FileResult:
+def predict_file(model, path: Path | str, out_dir: Path | str, options: PredictOptions | None = None,
+                 scaling: ImageScaling | None = None, output: OutputOptions | None = None, *,
+                 progress: Progress | None = None) -> FileResult:
     """Predict one raster window by window and write its mask (and probability map) beside each other.
 
-    Outputs that already exist are left alone and listed in ``skipped`` unless ``overwrite``; if all
-    exist, the input is not even opened. Outputs are written under temporary names and renamed, so a
-    failure leaves nothing behind. Raises :class:`~roadseg.errors.BadInputError` for unreadable input.
-    With ``preview``, a quick-look PNG of the image and its mask (:func:`roadseg.preview.render_preview`)
-    follows the mask; it needs no model when only the preview is missing.
+    ``options`` say how the network runs over the scene, ``scaling`` how the image becomes 0-255 RGB,
+    ``output`` what is written. Outputs that already exist are left alone and listed in ``skipped``
+    unless ``output.overwrite``; if all exist, the input is not even opened. Outputs are written under
+    temporary names and renamed, so a failure leaves nothing behind. Raises
+    :class:`~roadseg.errors.BadInputError` for unreadable input. With ``output.preview``, a quick-look
+    PNG of the image and its mask (:func:`roadseg.preview.render_preview`) follows the mask; it needs
+    no model when only the preview is missing.
     """
-    check_settings(model, window=window, scale_range=scale_range)
+    options, scaling, output = options or PredictOptions(), scaling or ImageScaling(), output or OutputOptions()
+    check_settings(model, options)
     started = time.perf_counter()
     path = Path(path)
-    targets = output_paths(path, out_dir, save_prob=save_prob, preview=preview)
-    todo = pending_outputs(path, out_dir, save_prob=save_prob, preview=preview, overwrite=overwrite)
+    targets = output_paths(path, out_dir, output)
+    todo = pending_outputs(path, out_dir, output)
     result = FileResult(path, skipped=[p for p in targets.wanted() if p not in todo], preview=targets.preview)
-    predicted = [output for output in todo if output != targets.preview]  # what needs the model
+    predicted = [target for target in todo if target != targets.preview]  # what needs the model
     if predicted:
-        predictor, convention, per_call = _resolve(model, convention, batch_size)
-        with io_env(), RasterSource(path, bands=None if bands is None else tuple(bands), scale=scale,
-                                    scale_range=scale_range) as raster:
-            result.height, result.width = raster.height, raster.width
-            source: WindowSource = raster
-            grid = OutputGrid(raster.height, raster.width)
-            if raster.is_plain_image:  # small and slow to seek in: decode once
-                source = ArraySource(*raster.read_all())
-            elif raster.crs is not None or not raster.transform.is_identity:
-                grid = OutputGrid(raster.height, raster.width, raster.crs, raster.transform)
-            total = window_grid(raster.height, raster.width, window, overlap).count
-            step = None if progress is None else (lambda count: progress(count, total))
-            stats = SlidingStats()
-            rows = predict_rows(source, predictor, convention.to_network, window=window, overlap=overlap,
-                                blend=blend, tta=tta, batch_size=per_call, stats=stats, progress=step)
-            provenance = _provenance(model, tta=tta, threshold=threshold, window=window, overlap=overlap,
-                                     blend=blend)
-            _write_outputs(rows, targets, predicted, grid, threshold=threshold, prob_dtype=prob_dtype, cog=cog,
-                           overwrite=overwrite, tags=provenance)
+        stats = _predict_into(model, path, targets, predicted, (options, scaling, output), progress)
+        result.height, result.width = stats.height, stats.width
         result.windows_run, result.windows_skipped = stats.windows_run, stats.windows_skipped
     if targets.preview in todo:  # from the image and the mask just written (or already there)
-        preview_result = render_preview(path, targets.preview, mask=targets.mask, bands=bands, scale=scale,
-                                        scale_range=scale_range, overwrite=overwrite)
+        preview_result = render_preview(path, targets.preview, mask=targets.mask, scaling=scaling,
+                                        overwrite=output.overwrite)
         result.height, result.width = preview_result.source_height, preview_result.source_width
     result.outputs = todo
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _provenance(model, **settings) -> dict[str, str]:
+@dataclass
+class _RunStats(SlidingStats):
+    height: int = 0
+    width: int = 0
+
+
+def _predict_into(model, path: Path, targets: OutputPaths, predicted: list[Path],
+                  settings: tuple[PredictOptions, ImageScaling, OutputOptions], progress: Progress | None
+                  ) -> _RunStats:
+    """Run the model over ``path`` and stream its rows into the outputs in ``predicted``."""
+    options, scaling, output = settings
+    predictor, convention, options = _resolve(model, options)
+    stats = _RunStats()
+    with io_env(), RasterSource(path, scaling) as raster:
+        stats.height, stats.width = raster.height, raster.width
+        source: WindowSource = raster
+        grid = OutputGrid(raster.height, raster.width)
+        if raster.is_plain_image:  # small and slow to seek in: decode once
+            source = ArraySource(*raster.read_all())
+        elif raster.crs is not None or not raster.transform.is_identity:
+            grid = OutputGrid(raster.height, raster.width, raster.crs, raster.transform)
+        total = window_grid(raster.height, raster.width, options.window, options.overlap).count
+        step = None if progress is None else (lambda count: progress(count, total))
+        rows = predict_rows(source, predictor, convention.to_network, options, stats=stats, progress=step)
+        _write_outputs(rows, targets, predicted, grid, output, threshold=options.threshold,
+                       tags=_provenance(model, options))
+    return stats
+
+
+def _provenance(model, options: PredictOptions) -> dict[str, str]:
     """GeoTIFF tags saying which weights and settings made an output, so a mask found later explains
     itself (a smoke-trained or untrained model says so in every file)."""
     from roadseg import __version__
@@ -215,28 +229,27 @@ def _provenance(model, **settings) -> dict[str, str]:
     tags = {"ROADSEG_VERSION": __version__}
     if hasattr(model, "weights_label"):
         tags.update({WEIGHTS_TAG: str(model.weights_label), "ROADSEG_ARCH": str(model.arch)})
-    for name, value in settings.items():
-        tags[f"ROADSEG_{name.upper()}"] = str(getattr(value, "value", value))
+    tags.update(provenance_settings(options))
     return tags
 
 
-def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGrid, *, threshold: float,
-                   prob_dtype: ProbDtype | str, cog: bool, overwrite: bool, tags: dict[str, str] | None = None
-                   ) -> None:
+def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGrid, output: OutputOptions, *,
+                   threshold: float, tags: dict[str, str] | None = None) -> None:
     """Stream row blocks into the outputs in ``todo``, each under a temporary name until complete."""
-    with atomic_output(todo[0], overwrite) as first_temp, \
-            _maybe_atomic(todo[1] if len(todo) > 1 else None, overwrite) as second_temp:
+    with atomic_output(todo[0], output.overwrite) as first_temp, \
+            _maybe_atomic(todo[1] if len(todo) > 1 else None, output.overwrite) as second_temp:
         temps = dict(zip(todo, (first_temp, second_temp)))
         writers = []
         try:
             if targets.mask in temps:
-                mask_writer = open_mask_writer(temps[targets.mask], grid, png=targets.png, cog=cog, tags=tags)
+                mask_writer = open_mask_writer(temps[targets.mask], grid, png=targets.png, cog=output.cog,
+                                               tags=tags)
                 writers.append((mask_writer, lambda b: encode_mask(b.prob, b.valid, threshold,
                                                                    png=targets.png)))
             if targets.prob in temps:
-                prob_writer = open_prob_writer(temps[targets.prob], grid, prob_dtype,
-                                               cog=cog and not targets.png, tags=tags)
-                writers.append((prob_writer, lambda b: encode_prob(b.prob, b.valid, prob_dtype)))
+                prob_writer = open_prob_writer(temps[targets.prob], grid, output.prob_dtype,
+                                               cog=output.cog and not targets.png, tags=tags)
+                writers.append((prob_writer, lambda b: encode_prob(b.prob, b.valid, output.prob_dtype)))
             for block in rows:
                 for writer, encode in writers:
                     writer.write(block.row, encode(block))
@@ -291,45 +304,42 @@ class BatchResult:
         }
 
 
-def _claim_outputs(path: Path, out_dir: Path | str, claimed: dict[Path, Path], options: dict) -> None:
+def _claim_outputs(path: Path, out_dir: Path | str, claimed: dict[Path, Path], output: OutputOptions) -> None:
     """Refuse an input whose outputs another input of the batch writes (``a.tif`` and ``a.jpg`` both give
     ``a_prob.tif`` and ``a_preview.png``), so neither silently replaces nor skips the other's."""
-    targets = output_paths(path, out_dir, save_prob=options.get("save_prob", False),
-                           preview=options.get("preview", False)).wanted()
-    for target in targets:
+    for target in output_paths(path, out_dir, output).wanted():
         if target in claimed:
             raise BadInputError(f"{path}: its output {target.name} is also {claimed[target].name}'s; rename one "
                                 "of them or predict them into different folders")
-    claimed.update(dict.fromkeys(targets, path))
+        claimed[target] = path
 
 
-def check_settings(model, *, window: int, scale_range=None) -> None:
-    """Refuse settings that would fail on every file, before the first is read: a window the network
-    cannot take and an empty scale range. ``model`` None means a :class:`RoadModel` is still to be
-    loaded (check before the slow load); a stand-in predictor takes any window."""
+def check_settings(model, options: PredictOptions) -> None:
+    """Refuse a window the network cannot take, before the first file is read. ``model`` None means a
+    :class:`RoadModel` is still to be loaded (check before the slow load); a stand-in predictor takes
+    any window. (Everything else was checked when the options were made.)"""
     if model is None or isinstance(model, RoadModel):
-        check_network_window(window)
-    if scale_range is not None:
-        check_scale_range(scale_range)
+        check_network_window(options.window)
 
 
-def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, *,
+def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, options: PredictOptions | None = None,
+                  scaling: ImageScaling | None = None, output: OutputOptions | None = None, *,
                   on_file: Callable[[Path, FileResult | None, str | None], None] | None = None,
-                  **options) -> BatchResult:
+                  progress: Progress | None = None) -> BatchResult:
     """Run :func:`predict_file` over ``paths``, going on past inputs that fail with a roadseg error.
 
     ``on_file(path, result, reason)`` is called after each input (``reason`` set when it failed).
-    ``options`` are those of :func:`predict_file`.
     """
-    check_settings(model, window=options.get("window", 1024), scale_range=options.get("scale_range"))
+    options, output = options or PredictOptions(), output or OutputOptions()
+    check_settings(model, options)
     started = time.perf_counter()
     batch = BatchResult()
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
     for path in paths:
         path = Path(path)
         try:
-            _claim_outputs(path, out_dir, claimed, options)
-            result = predict_file(model, path, out_dir, **options)
+            _claim_outputs(path, out_dir, claimed, output)
+            result = predict_file(model, path, out_dir, options, scaling, output, progress=progress)
         except RoadsegError as error:
             batch.failed.append((path, str(error)))
             if on_file is not None:

@@ -17,10 +17,13 @@ from typing import Protocol
 
 import numpy as np
 
-from roadseg.errors import BadParameterError
-from roadseg.inference.blending import Blend, RowBandAccumulator, importance_map
-from roadseg.inference.tta import TTA, Predictor, tta_transforms, with_tta
+from roadseg.inference.blending import RowBandAccumulator, importance_map
+from roadseg.inference.options import PredictOptions
+from roadseg.inference.tta import Predictor, tta_transforms, with_tta
 from roadseg.inference.windows import reflect_indices, window_grid
+
+DEFAULT_CALL_SIZE = 8
+"""Network inputs per predictor call when the options leave it open (a RoadModel says its own)."""
 
 ToNetwork = Callable[[np.ndarray], np.ndarray]
 """``(h, w, 3)`` RGB in 0-255 -> ``(3, h, w)`` float32 network input (an InputConvention's to_network)."""
@@ -77,23 +80,22 @@ class RowBlock:
     valid: np.ndarray
 
 
-def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwork, *, window: int = 1024,
-                 overlap: float = 0.25, blend: Blend | str = Blend.GAUSSIAN, tta: TTA | str = TTA.D4,
-                 batch_size: int = 8, stats: SlidingStats | None = None,
+def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwork,
+                 options: PredictOptions, *, stats: SlidingStats | None = None,
                  progress: Callable[[int], None] | None = None) -> Iterator[RowBlock]:
     """Predict ``source`` window by window and yield its rows, top to bottom, as soon as they are final.
 
-    ``batch_size`` is how many network inputs (windows x TTA variants) one ``predictor`` call gets; a
-    call always holds at least one window with all its variants. ``progress`` is called with the number
-    of windows just finished; ``stats`` (if given) is updated in place.
+    ``options.batch_size`` is how many network inputs (windows x TTA variants) one ``predictor`` call
+    gets (default :data:`DEFAULT_CALL_SIZE`); a call always holds at least one window with all its
+    variants. ``progress`` is called with the number of windows just finished; ``stats`` (if given) is
+    updated in place. ``options.threshold`` plays no part: rows carry probabilities.
     """
-    if batch_size < 1:
-        raise BadParameterError("batch_size", f"must be at least 1, got {batch_size}")
     stats = stats if stats is not None else SlidingStats()
-    grid = window_grid(source.height, source.width, window, overlap)
-    weights = importance_map(window, blend)
-    wrapped = with_tta(predictor, tta)
-    per_call = max(1, batch_size // len(tta_transforms(tta)))
+    window = options.window
+    grid = window_grid(source.height, source.width, window, options.overlap)
+    weights = importance_map(window, options.blend)
+    wrapped = with_tta(predictor, options.tta)
+    per_call = max(1, (options.batch_size or DEFAULT_CALL_SIZE) // len(tta_transforms(options.tta)))
     band = RowBandAccumulator(source.width, min(window, source.height))
     for row_index, y in enumerate(grid.rows):
         height = grid.crop(y, source.height)
@@ -124,16 +126,3 @@ def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwo
         until = grid.rows[row_index + 1] if row_index + 1 < len(grid.rows) else source.height
         row, prob, valid = band.flush(until)
         yield RowBlock(row, prob, valid)
-
-
-def predict_windows(image: np.ndarray, predictor: Predictor, to_network: ToNetwork, *,
-                    valid: np.ndarray | None = None, **options) -> np.ndarray:
-    """Stitch a whole in-memory ``(H, W, 3)`` image: ``(H, W)`` float32, NaN where ``valid`` is False.
-
-    ``options`` are those of :func:`predict_rows`.
-    """
-    source = ArraySource(image, valid)
-    out = np.empty((source.height, source.width), np.float32)
-    for block in predict_rows(source, predictor, to_network, **options):
-        out[block.row:block.row + block.prob.shape[0]] = block.prob
-    return out

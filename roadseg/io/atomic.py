@@ -19,7 +19,7 @@ def check_writable(path: Path, overwrite: bool) -> None:
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; pass `overwrite` to replace it")
     ancestor = _nearest_existing(path.parent)
     where = f"output directory {path.parent}" if ancestor == path.parent else \
         f"cannot create output directory {path.parent}: {ancestor}"
@@ -71,7 +71,7 @@ def atomic_output(path: Path | str, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield temp_path
         if path.exists() and not overwrite:  # appeared while we worked: never clobber it
-            raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{path} already exists; pass `overwrite` to replace it")
         os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual mode
         os.replace(temp_path, path)
     finally:

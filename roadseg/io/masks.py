@@ -73,7 +73,7 @@ def resolve_format(values: np.ndarray, nodata: float | None, mask_format: MaskFo
         raise ValueError(f"values range from {min(present)} to {max(present)}: not a mask (an image?)")
     if mask_format == "predict" and not present <= {0, 1, PREDICT_NODATA}:
         raise ValueError(f"values {sorted(present - {0, 1, PREDICT_NODATA})[:5]} are not 0/1/255 as in a "
-                         "predict mask; try --mask-format binary")
+                         "predict mask; try `mask_format` binary")
     if mask_format != "auto":
         return mask_format
     if nodata is not None and nodata == PREDICT_NODATA:
@@ -83,37 +83,65 @@ def resolve_format(values: np.ndarray, nodata: float | None, mask_format: MaskFo
     if len(present - {0}) <= 1:
         return "binary"
     raise ValueError(f"holds {len(present)} distinct values ({', '.join(map(str, sorted(present)[:6]))}, ...): "
-                     "not a 0/1/255 or 0/255 mask; pass --mask-format binary to read any non-zero value as road, "
-                     "or --threshold for probabilities")
+                     "not a 0/1/255 or 0/255 mask; pass `mask_format` binary to read any non-zero value as road, "
+                     "or `threshold` for probabilities")
 
 
-def decode_mask(values: np.ndarray, nodata: float | None, *, mask_format: MaskFormat = "auto",
-                threshold: float | None = None, resolved: str | None = None,
-                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Turn raw raster values into ``(road, valid)`` boolean arrays.
+def valid_pixels(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Where ``values`` hold data: neither the declared ``nodata`` nor NaN.
 
-    With ``threshold`` the values are probabilities (stored values times ``scale``, 1/254 for predict's
-    uint8 maps): road where ``probability >= threshold``. Otherwise they
-    are a mask in ``mask_format`` (``resolved`` skips the auto-detection, e.g. for later windows of a
-    file already inspected).
+    The one nodata rule of every mask and probability reader (masks, previews, scores, mosaics), so a
+    change to it reaches them all.
     """
-    values = np.asarray(values)
     valid = np.ones(values.shape, dtype=bool)
     if nodata is not None and not np.isnan(nodata):
         valid &= values != nodata
     if values.dtype.kind == "f":
         valid &= ~np.isnan(values)
+    return valid
+
+
+def _scaled(values: np.ndarray, scale: float) -> np.ndarray:
+    """Stored values as probabilities; left in their own dtype when there is nothing to scale."""
+    return values * scale if scale != 1.0 else values
+
+
+def decode_probability(values: np.ndarray, nodata: float | None, scale: float = 1.0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(probability, valid)``: stored values times ``scale`` as float64, 0 where there is no data, so
+    a mosaic can sum tiles without masking them again."""
+    valid = valid_pixels(values, nodata)
+    return np.where(valid, _scaled(values, scale), 0).astype(np.float64), valid
+
+
+def decode_mask(values: np.ndarray, nodata: float | None, *, mask_format: MaskFormat = "auto",
+                threshold: float | None = None, resolved: str | None = None,
+                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Turn raw raster values into ``(road, valid)`` boolean arrays of the same shape.
+
+    With ``threshold`` the values are probabilities (stored values times ``scale``, 1/254 for predict's
+    uint8 maps): road where ``probability >= threshold``. Otherwise they are a mask in ``mask_format``;
+    ``resolved`` skips the auto-detection, for later windows of a file already inspected, which may be
+    float blocks padded with NaN (a mosaic's). Without it a float raster is refused: it is a probability map.
+    """
+    values = np.asarray(values)
+    valid = valid_pixels(values, nodata)
     if threshold is not None:
-        return valid & ((values * scale if scale != 1.0 else values) >= threshold), valid
-    if values.dtype.kind == "f":
+        return valid & (_scaled(values, scale) >= threshold), valid
+    if resolved is None and values.dtype.kind == "f":
         raise ValueError("a floating-point raster is a probability map: give a threshold to read it as a mask")
-    kind = resolved or resolve_format(values, nodata, mask_format)
-    if kind == "predict":
+    if (resolved or resolve_format(values, nodata, mask_format)) == "predict":
         valid &= values != PREDICT_NODATA
-        road = valid & (values == 1)
-    else:
-        road = valid & (values > 0)
-    return road, valid
+        return valid & (values == 1), valid
+    return valid & (values > 0), valid
+
+
+def decode_any_band(bands: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(road, valid)`` of a (bands, H, W) binary mask: road where any band is > 0, nodata where any band
+    holds ``nodata`` (a DeepGlobe label repeats its mask in three bands)."""
+    road, valid = decode_mask(bands, nodata, resolved="binary")
+    valid = valid.all(axis=0)
+    return road.any(axis=0) & valid, valid
 
 
 def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: float | None = None,
@@ -133,7 +161,7 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
         scale = probability_scale(src)
         weights = src.tags().get(WEIGHTS_TAG)
     if scale is not None and threshold is None:
-        raise BadInputError(f"{path}: holds probabilities (a probability map?); pass --threshold")
+        raise BadInputError(f"{path}: holds probabilities (a probability map?); pass `threshold`")
     if values.dtype.kind not in "uif":
         raise BadInputError(f"{path}: unsupported pixel type {values.dtype}; expected an integer mask")
     try:

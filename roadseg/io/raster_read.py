@@ -20,7 +20,7 @@ import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.windows import Window
 
-from roadseg.errors import BadInputError, BadParameterError
+from roadseg.errors import BadInputError, BadParameterError, parse_choice
 from roadseg.inference.windows import reflect_indices
 from roadseg.io.raster_open import open_raster, reading
 
@@ -52,6 +52,32 @@ class Scale(str, Enum):
 
 SCALE_CHOICES = tuple(mode.value for mode in Scale)
 PERCENTILES = (2.0, 98.0)
+
+
+@dataclass(frozen=True)
+class ImageScaling:
+    """Which bands make red, green and blue, and how their values become 0-255.
+
+    One object, so predict, eval and preview read an image the same way. ``bands`` are 1-based in
+    R,G,B order (one band is repeated into three), default by colour interpretation; ``scale`` defaults
+    to none for uint8 and percentile otherwise; ``scale_range`` (LOW, HIGH) overrides ``scale``.
+    """
+
+    bands: tuple[int, ...] | None = None
+    scale: Scale | None = None
+    scale_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.bands is not None:
+            bands = tuple(int(band) for band in self.bands)
+            if len(bands) not in (1, 3) or min(bands) < 1:
+                raise BadParameterError("bands", f"must name 1 or 3 bands (numbered from 1) in R,G,B order, "
+                                                 f"got {self.bands}")
+            object.__setattr__(self, "bands", bands)
+        if self.scale is not None:
+            object.__setattr__(self, "scale", parse_choice(Scale, self.scale, "scale"))
+        if self.scale_range is not None:
+            object.__setattr__(self, "scale_range", check_scale_range(self.scale_range))
 
 
 @dataclass(frozen=True)
@@ -109,8 +135,7 @@ class RasterSource:
     :class:`~roadseg.errors.BadInputError` naming the file.
     """
 
-    def __init__(self, path: Path | str, *, bands: tuple[int, ...] | None = None,
-                 scale: Scale | str | None = None, scale_range: tuple[float, float] | None = None) -> None:
+    def __init__(self, path: Path | str, scaling: ImageScaling | None = None) -> None:
         self.path = Path(path)
         if self.path.is_file() and self.path.stat().st_size == 0:
             raise BadInputError(f"{self.path}: the file is empty (0 bytes); remove it or re-export it")
@@ -118,33 +143,30 @@ class RasterSource:
         try:
             if self.driver == "PNG":
                 _check_png_complete(self.path)
-            self._setup(bands, scale, scale_range)
+            self._setup(scaling or ImageScaling())
         except BaseException:
             self._dataset.close()
             raise
 
-    def _setup(self, bands, scale, scale_range) -> None:
+    def _setup(self, scaling: ImageScaling) -> None:
         dataset = self._dataset
         self.height, self.width = dataset.height, dataset.width
         if self.height == 0 or self.width == 0:
             raise BadInputError(f"{self.path}: the raster has zero size ({self.width}x{self.height})")
-        if bands is None:
-            bands = default_bands(tuple(dataset.colorinterp))
-        elif len(bands) == 1:
-            bands = tuple(bands) * 3
-        elif len(bands) != 3:
-            raise BadParameterError("bands", f"must name 1 or 3 bands in R,G,B order, got {bands}")
+        bands = scaling.bands or default_bands(tuple(dataset.colorinterp))
+        if len(bands) == 1:
+            bands = bands * 3
         for band in bands:
             if not 1 <= band <= dataset.count:
                 raise BadInputError(f"{self.path}: has {dataset.count} band(s) but band {band} was asked "
-                                    f"for; choose --bands between 1 and {dataset.count}")
+                                    f"for; choose `bands` between 1 and {dataset.count}")
         self.bands: tuple[int, int, int] = tuple(int(band) for band in bands)  # type: ignore[assignment]
         self._unique = tuple(sorted(set(self.bands)))
         self._order = [self._unique.index(band) for band in self.bands]
         self._has_mask = any(MaskFlags.all_valid not in dataset.mask_flag_enums[band - 1]
                              for band in self._unique)
         self.dtype = np.dtype(dataset.dtypes[self.bands[0] - 1])
-        self.scaling = self._scaling(scale, scale_range)
+        self.scaling = self._scaling(scaling)
 
     # -- metadata -------------------------------------------------------------------------------------
     @property
@@ -170,13 +192,11 @@ class RasterSource:
         return self._has_mask
 
     # -- scaling --------------------------------------------------------------------------------------
-    def _scaling(self, scale, scale_range) -> Scaling:
-        if scale_range is not None:
-            low, high = check_scale_range(scale_range)
+    def _scaling(self, image_scaling: ImageScaling) -> Scaling:
+        if image_scaling.scale_range is not None:
+            low, high = image_scaling.scale_range
             return Scaling((low,) * 3, (high,) * 3)
-        if scale is None:
-            scale = Scale.NONE if self.dtype == np.uint8 else Scale.PERCENTILE
-        scale = Scale(scale)
+        scale = image_scaling.scale or (Scale.NONE if self.dtype == np.uint8 else Scale.PERCENTILE)
         if scale is Scale.NONE:
             return Scaling()
         values, valid = self._decimated()

@@ -31,6 +31,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError
+from roadseg.io.grid import RasterGrid
 from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY
 
 MASK_NODATA = 255
@@ -76,13 +77,36 @@ def decode_prob_uint8(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class OutputGrid:
-    """Size and georeferencing of an output; ``crs``/``transform`` None for plain images."""
+class BandEncoding:
+    """How a GeoTIFF band stores its values: dtype and nodata, what they are (``ROADSEG_CONTENT``), GDAL's
+    band scale to probabilities, and how overviews of a COG average them."""
 
-    height: int
-    width: int
-    crs: object = None
-    transform: object = None
+    dtype: str
+    nodata: float
+    content: str = MASK
+    scale: float = 1.0
+    overview_resampling: str = "nearest"
+
+
+MASK_ENCODING = BandEncoding("uint8", MASK_NODATA)
+PROB_ENCODINGS = {
+    ProbDtype.FLOAT32: BandEncoding("float32", PROB_NODATA_FLOAT, PROBABILITY, 1.0, "average"),
+    ProbDtype.UINT8: BandEncoding("uint8", PROB_NODATA_UINT8, PROBABILITY, 1.0 / 254.0, "average"),
+}
+
+
+def _profile(grid: RasterGrid, encoding: BandEncoding) -> dict:
+    """rasterio's creation options of a tiled, deflate-compressed single-band GeoTIFF on ``grid``."""
+    profile = {
+        "driver": "GTiff", "dtype": encoding.dtype, "count": 1, "height": grid.height, "width": grid.width,
+        "nodata": encoding.nodata, "tiled": True, "blockxsize": TILE, "blockysize": TILE,
+        "compress": "deflate", "predictor": 3 if encoding.dtype == "float32" else 2, "BIGTIFF": "IF_SAFER",
+    }
+    if grid.crs is not None:
+        profile["crs"] = grid.crs
+    if grid.transform is not None:
+        profile["transform"] = grid.transform
+    return profile
 
 
 def _write_error(path: Path, error: Exception) -> BadInputError:
@@ -96,42 +120,32 @@ class GeoTiffRowWriter:
     Optimized GeoTIFF with overviews at ``path`` (GDAL's COG driver).
     """
 
-    def __init__(self, path: Path, grid: OutputGrid, dtype: str, nodata: float, *, cog: bool = False,
-                 overview_resampling: str = "nearest", content: str = MASK, scale: float = 1.0,
+    def __init__(self, path: Path, grid: RasterGrid, encoding: BandEncoding, *, cog: bool = False,
                  tags: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.grid = grid
         self.cog = cog
-        self.overview_resampling = overview_resampling
-        self.nodata = nodata
+        self.encoding = encoding
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
         self._next_row = 0
-        self._tiff_path = self.path
-        if cog:
-            handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tiles.tif",
-                                            dir=self.path.parent)
-            os.close(handle)
-            self._tiff_path = Path(name)
-        profile = {
-            "driver": "GTiff", "dtype": dtype, "count": 1, "height": grid.height, "width": grid.width,
-            "nodata": nodata, "tiled": True, "blockxsize": TILE, "blockysize": TILE,
-            "compress": "deflate", "predictor": 3 if dtype == "float32" else 2, "BIGTIFF": "IF_SAFER",
-        }
-        if grid.crs is not None:
-            profile["crs"] = grid.crs
-        if grid.transform is not None:
-            profile["transform"] = grid.transform
+        self._tiff_path = self._intermediate_path() if cog else self.path
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                self._dataset = rasterio.open(self._tiff_path, "w", **profile)
-            self._dataset.update_tags(**{**(tags or {}), CONTENT_TAG: content})
-            if scale != 1.0:
-                self._dataset.scales = (scale,)
+                self._dataset = rasterio.open(self._tiff_path, "w", **_profile(grid, encoding))
+            self._dataset.update_tags(**{**(tags or {}), CONTENT_TAG: encoding.content})
+            if encoding.scale != 1.0:
+                self._dataset.scales = (encoding.scale,)
         except RasterioError as error:
             self._discard_intermediate()
             raise _write_error(self.path, error) from error
+
+    def _intermediate_path(self) -> Path:
+        """A hidden file beside ``path`` for the tiles a COG is built from."""
+        handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tiles.tif", dir=self.path.parent)
+        os.close(handle)
+        return Path(name)
 
     def write(self, row: int, block: np.ndarray) -> None:
         """Add rows ``[row, row + len(block))``; rows must arrive in order."""
@@ -170,7 +184,7 @@ class GeoTiffRowWriter:
         if self.cog:
             try:
                 rasterio.shutil.copy(self._tiff_path, self.path, driver="COG", COMPRESS="DEFLATE",
-                                     OVERVIEWS="AUTO", RESAMPLING=self.overview_resampling.upper(),
+                                     OVERVIEWS="AUTO", RESAMPLING=self.encoding.overview_resampling.upper(),
                                      BIGTIFF="IF_SAFER")
             except RasterioError as error:
                 raise _write_error(self.path, error) from error
@@ -192,7 +206,7 @@ class GeoTiffRowWriter:
 class PngRowWriter:
     """Collects uint8 rows in memory and writes one PNG on :meth:`close` (PNG has no piecewise writing)."""
 
-    def __init__(self, path: Path, grid: OutputGrid) -> None:
+    def __init__(self, path: Path, grid: RasterGrid) -> None:
         self.path = Path(path)
         self._array = np.zeros((grid.height, grid.width), np.uint8)
         self._written = 0
@@ -218,19 +232,15 @@ class PngRowWriter:
         self._array = np.zeros((0, 0), np.uint8)
 
 
-def open_mask_writer(path: Path, grid: OutputGrid, *, png: bool, cog: bool = False,
+def open_mask_writer(path: Path, grid: RasterGrid, *, png: bool, cog: bool = False,
                      tags: dict[str, str] | None = None):
     """A writer for encoded masks (see :func:`encode_mask`); ``tags`` go into GeoTIFFs only."""
     if png:
         return PngRowWriter(path, grid)
-    return GeoTiffRowWriter(path, grid, "uint8", MASK_NODATA, cog=cog, overview_resampling="nearest", tags=tags)
+    return GeoTiffRowWriter(path, grid, MASK_ENCODING, cog=cog, tags=tags)
 
 
-def open_prob_writer(path: Path, grid: OutputGrid, dtype: ProbDtype | str = ProbDtype.FLOAT32, *,
+def open_prob_writer(path: Path, grid: RasterGrid, dtype: ProbDtype | str = ProbDtype.FLOAT32, *,
                      cog: bool = False, tags: dict[str, str] | None = None) -> GeoTiffRowWriter:
     """A writer for encoded probabilities (see :func:`encode_prob`)."""
-    dtype = ProbDtype(dtype)
-    nodata = PROB_NODATA_FLOAT if dtype is ProbDtype.FLOAT32 else PROB_NODATA_UINT8
-    scale = 1.0 if dtype is ProbDtype.FLOAT32 else 1.0 / 254.0
-    return GeoTiffRowWriter(path, grid, dtype.value, nodata, cog=cog, overview_resampling="average",
-                            content=PROBABILITY, scale=scale, tags=tags)
+    return GeoTiffRowWriter(path, grid, PROB_ENCODINGS[ProbDtype(dtype)], cog=cog, tags=tags)

@@ -29,10 +29,11 @@ import networkx as nx
 import numpy as np
 import shapely
 from shapely.errors import ShapelyError
-from shapely.geometry import LineString, Point, shape
+from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
 from roadseg.errors import BadInputError, BadParameterError
+from roadseg.io.geojson import geojson_lines
 
 CONTROL_SPACING_M = 50.0
 SNAP_DISTANCE_M = 4.0
@@ -136,29 +137,12 @@ def _crs_of(data: Mapping[str, Any], where: str = "GeoJSON"):
 
 def _lines_of(data: Mapping[str, Any], where: str = "GeoJSON") -> tuple[list[LineString], int]:
     """LineStrings of a FeatureCollection, Feature or geometry, and how many other geometries were skipped."""
-    if data.get("type") == "FeatureCollection":
-        geometries = [feature.get("geometry") for feature in data.get("features", [])]
-    elif data.get("type") == "Feature":
-        geometries = [data.get("geometry")]
-    else:
-        geometries = [data]
-    lines: list[LineString] = []
-    skipped = 0
-    for geometry in geometries:
-        if not geometry:
-            continue
-        try:
-            geom = shape(geometry)
-        except (ValueError, TypeError, KeyError, AttributeError, ShapelyError) as error:
-            raise BadInputError(f"{where}: a geometry is not valid GeoJSON ({error}); "
-                                "give LineString features") from error
-        if geom.geom_type == "LineString":
-            lines.append(geom)
-        elif geom.geom_type == "MultiLineString":
-            lines.extend(geom.geoms)
-        else:
-            skipped += 1
-    return lines, skipped
+    try:
+        coords, skipped = geojson_lines(data)
+        return [LineString(line) for line in coords], skipped
+    except (ValueError, ShapelyError) as error:
+        raise BadInputError(f"{where}: a geometry is not valid GeoJSON ({error}); "
+                            "give LineString features") from error
 
 
 def _where(source: Mapping[str, Any] | Path | str) -> str:

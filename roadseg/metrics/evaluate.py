@@ -19,14 +19,16 @@ reported by name as :class:`Problem` entries while the other pairs are scored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from roadseg.errors import BadInputError, RoadsegError
+from roadseg.errors import BadInputError, BadParameterError, RoadsegError
 from roadseg.io.inputs import collect_inputs, collect_masks
 from roadseg.metrics.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult, load_geojson
 from roadseg.metrics.pixel import (
@@ -38,9 +40,14 @@ from roadseg.metrics.pixel import (
     scores_from_confusion,
 )
 
+if TYPE_CHECKING:
+    from roadseg.inference.options import PredictOptions
+    from roadseg.io.grid import RasterGrid
+
 MASK_SUFFIX = "_mask"
 IMAGE_SUFFIX = "_sat"
 ERROR_MAP_SUFFIX = "_errors.png"
+VECTOR_SUFFIXES = (".geojson", ".json")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -72,15 +79,11 @@ class Problem:
 
 @dataclass(frozen=True)
 class MaskPair:
+    """A prediction mask and the ground truth it is scored against, matched by ``key`` (the image id)."""
+
     key: str
     prediction: Path
     truth: Path
-
-
-@dataclass(frozen=True)
-class Pairing:
-    pairs: list[MaskPair]
-    problems: list[Problem]
 
 
 def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[str, Path]:
@@ -99,6 +102,14 @@ def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[st
 
 def _single_file(items: Sequence[Path | str]) -> bool:
     return len(items) == 1 and Path(items[0]).is_file()
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The pairs found, and the masks left without a partner (or with two), as problems to report."""
+
+    pairs: list[MaskPair]
+    problems: list[Problem]
 
 
 def pair_masks(predictions: Sequence[Path], truths: Sequence[Path]) -> Pairing:
@@ -126,40 +137,18 @@ def pair_masks(predictions: Sequence[Path], truths: Sequence[Path]) -> Pairing:
 # reading
 
 @dataclass(frozen=True)
-class Grid:
-    """Shape and, when georeferenced, CRS and transform of a raster."""
-
-    height: int
-    width: int
-    crs: str | None = None
-    transform: tuple[float, ...] | None = None
-
-    @property
-    def georeferenced(self) -> bool:
-        return self.transform is not None
-
-
-@dataclass(frozen=True)
 class MaskData:
     road: np.ndarray
     """(H, W) bool."""
     valid: np.ndarray | None
     """(H, W) bool: scored pixels, or None when the raster has no nodata."""
-    grid: Grid
+    grid: RasterGrid
 
 
 def _open(path: Path):
     from roadseg.io.raster_open import open_raster
 
     return open_raster(path, "give a PNG, JPEG or GeoTIFF mask")
-
-
-def _grid(dataset) -> Grid:
-    from affine import Affine
-
-    georeferenced = dataset.crs is not None or dataset.transform != Affine.identity()
-    return Grid(dataset.height, dataset.width, dataset.crs.to_string() if dataset.crs else None,
-                tuple(dataset.transform)[:6] if georeferenced else None)
 
 
 def read_mask(path: Path | str) -> MaskData:
@@ -169,6 +158,8 @@ def read_mask(path: Path | str) -> MaskData:
     """
     from rasterio.enums import ColorInterp
 
+    from roadseg.io.grid import RasterGrid
+    from roadseg.io.masks import decode_any_band
     from roadseg.io.raster_open import probability_scale
 
     path = Path(path)
@@ -180,14 +171,9 @@ def read_mask(path: Path | str) -> MaskData:
                  if interp != ColorInterp.alpha] or list(dataset.indexes)
         data = dataset.read(bands)
         nodata = dataset.nodata
-        grid = _grid(dataset)
-    valid = None
-    if nodata is not None:
-        valid = ~(data == nodata).any(axis=0)
-    road = (data > 0).any(axis=0)
-    if valid is not None:
-        road &= valid
-    return MaskData(road, valid, grid)
+        grid = RasterGrid.from_dataset(dataset)
+    road, valid = decode_any_band(data, nodata)
+    return MaskData(road, None if nodata is None else valid, grid)
 
 
 def read_image(path: Path | str) -> np.ndarray:
@@ -196,17 +182,19 @@ def read_image(path: Path | str) -> np.ndarray:
         return np.transpose(dataset.read(), (1, 2, 0))
 
 
-def check_grids(prediction: Path, pred_grid: Grid, truth: Path, truth_grid: Grid) -> str | None:
+def check_grids(prediction: Path, pred_grid: RasterGrid, truth: Path, truth_grid: RasterGrid) -> str | None:
     """Why two masks cannot be compared pixel for pixel, or None when they can."""
-    if (pred_grid.height, pred_grid.width) != (truth_grid.height, truth_grid.width):
+    from roadseg.io.grid import grid_mismatch
+
+    kind = grid_mismatch(pred_grid, truth_grid)
+    if kind == "size":
         return (f"{prediction} is {pred_grid.width}x{pred_grid.height} pixels but {truth} is "
                 f"{truth_grid.width}x{truth_grid.height}; predict on the same image size as the ground truth")
-    if pred_grid.georeferenced and truth_grid.georeferenced:
-        if pred_grid.crs != truth_grid.crs:
-            return f"{prediction} has CRS {pred_grid.crs} but {truth} has {truth_grid.crs}; use the same grid"
-        if not np.allclose(pred_grid.transform, truth_grid.transform, rtol=0, atol=1e-9):
-            return (f"{prediction} and {truth} are on different grids (transforms {pred_grid.transform} and "
-                    f"{truth_grid.transform}); use the same grid")
+    if kind == "crs":
+        return f"{prediction} has CRS {pred_grid.crs} but {truth} has {truth_grid.crs}; use the same grid"
+    if kind == "transform":
+        return (f"{prediction} and {truth} are on different grids (transforms {tuple(pred_grid.transform)[:6]} "
+                f"and {tuple(truth_grid.transform)[:6]}); use the same grid")
     return None
 
 
@@ -280,9 +268,31 @@ def _find_images(dirs: Iterable[Path]) -> dict[str, Path]:
     return images
 
 
-def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Path], *,
-                   slack: float = DEFAULT_SLACK, error_maps: Path | str | None = None,
-                   images: Iterable[str | Path] | None = None, overwrite: bool = False,
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How masks are scored, and what is drawn besides the scores.
+
+    ``slack``: the relaxed-score tolerance in pixels. ``error_maps``: a directory for one
+    ``<id>_errors.png`` per pair (TP, FP, FN over the image), or None. ``images``: directories searched
+    for the imagery under the error maps (``<id>_sat.*`` or ``<id>.*``), by default the ground-truth
+    directories; pairs without imagery are drawn on black.
+    """
+
+    slack: float = DEFAULT_SLACK
+    error_maps: Path | None = None
+    images: tuple[Path, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.slack) and self.slack >= 0):
+            raise BadParameterError("slack", f"must be a finite number of pixels >= 0, got {self.slack!r}")
+        if self.error_maps is not None:
+            object.__setattr__(self, "error_maps", Path(self.error_maps))
+        if self.images is not None:
+            object.__setattr__(self, "images", tuple(Path(item) for item in self.images))
+
+
+def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Path],
+                   options: ScoreOptions | None = None, *, overwrite: bool = False,
                    progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
     """Pair, read and score prediction masks against ground-truth masks.
 
@@ -290,13 +300,10 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
     ----------
     predictions, truths
         Files, directories or globs of masks (see the module docstring).
-    slack
-        Relaxed-score tolerance in pixels.
-    error_maps
-        Directory for one ``<id>_errors.png`` per pair (TP, FP, FN over the image), or None.
-    images
-        Directories searched for the imagery under the error maps (``<id>_sat.*`` or ``<id>.*``);
-        by default the ground-truth directories. Pairs without imagery are drawn on black.
+    options
+        Slack, error maps and their imagery (:class:`ScoreOptions`).
+    overwrite
+        Replace error maps that exist.
     progress
         Called as ``progress(done, total, name)`` after each pair.
 
@@ -305,6 +312,8 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
     """
     from roadseg.metrics.error_maps import error_map, write_error_map
 
+    options = options or ScoreOptions()
+    slack, error_maps = options.slack, options.error_maps
     truth_items = list(truths)
     predictions = list(predictions)
     if _single_file(predictions) and _single_file(truth_items):
@@ -314,10 +323,10 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
     else:
         pairing = pair_masks(collect_masks(predictions), collect_masks(truth_items))
     problems = list(pairing.problems)
-    if images is None:
+    if options.images is None:
         image_dirs = [Path(item) if Path(item).is_dir() else Path(item).parent for item in truth_items]
     else:
-        image_dirs = [Path(item) for item in images]
+        image_dirs = list(options.images)
     image_index = _find_images(image_dirs) if error_maps is not None else {}
     total = np.zeros((2, 2), dtype=np.int64)
     relaxed_total = RelaxedCounts()
@@ -372,32 +381,30 @@ def satellite_images(data: Path | str) -> list[Path]:
     return images
 
 
-def predict_and_evaluate(model, data: Path | str, predictions: Path | str, *, slack: float = DEFAULT_SLACK,
-                         error_maps: Path | str | None = None, images: Iterable[str | Path] | None = None,
+def predict_and_evaluate(model, data: Path | str, predictions: Path | str,
+                         options: PredictOptions | None = None, scoring: ScoreOptions | None = None, *,
                          overwrite: bool = False, on_file: Callable[[Path, object, str | None], None] | None = None,
-                         progress: Callable[[int, int, str], None] | None = None,
-                         **predict_options) -> EvalResult:
+                         progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
     """Predict every ``<id>_sat.*`` of a DeepGlobe-layout directory into ``predictions``, then score it.
 
-    ``model`` and ``predict_options`` go to :func:`roadseg.inference.predict.predict_files` (masks already in
+    ``model`` and ``options`` go to :func:`roadseg.inference.predict.predict_files` (masks already in
     ``predictions`` are reused unless ``overwrite``); ``on_file`` is its per-image callback. Images that
     fail to predict are reported as problems, and the masks are scored against ``<id>_mask.*`` in
-    ``data`` as :func:`evaluate_masks` does (its ``progress`` too).
+    ``data`` as :func:`evaluate_masks` does with ``scoring`` (its ``progress`` too).
     """
+    from roadseg.inference.options import OutputOptions
     from roadseg.inference.predict import output_paths, predict_files
 
     data = Path(data)
     inputs = satellite_images(data)
-    batch = predict_files(model, inputs, predictions, overwrite=overwrite, on_file=on_file, **predict_options)
+    batch = predict_files(model, inputs, predictions, options, output=OutputOptions(overwrite=overwrite),
+                          on_file=on_file)
     failed = {path for path, _ in batch.failed}
     masks = [output_paths(path, predictions).mask for path in inputs if path not in failed]
-    result = evaluate_masks(masks, [data], slack=slack, error_maps=error_maps, images=images,
-                            overwrite=overwrite, progress=progress)
+    result = evaluate_masks(masks, [data], scoring, overwrite=overwrite, progress=progress)
     result.problems = [Problem(image_key(path), reason) for path, reason in batch.failed] + result.problems
     return result
 
-
-VECTOR_SUFFIXES = (".geojson", ".json")
 
 
 @dataclass(frozen=True)
@@ -417,18 +424,38 @@ class GraphEvalResult:
         return _plain(dataclasses.asdict(self))
 
 
-def evaluate_graphs(prediction: Path | str, truth: Path | str, *, spacing: float = CONTROL_SPACING_M,
-                    snap: float = SNAP_DISTANCE_M) -> GraphEvalResult:
+@dataclass(frozen=True)
+class GraphScoring:
+    """APLS settings: control points every ``spacing`` metres along the roads, snapped onto the other
+    graph within ``snap`` metres (SpaceNet's 50 m and 4 m by default)."""
+
+    spacing: float = CONTROL_SPACING_M
+    snap: float = SNAP_DISTANCE_M
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.spacing) and self.spacing > 0):
+            raise BadParameterError("spacing", f"must be a finite number of metres > 0, got {self.spacing!r}")
+        if not (math.isfinite(self.snap) and self.snap >= 0):
+            raise BadParameterError("snap", f"must be a finite number of metres >= 0, got {self.snap!r}")
+
+
+def is_road_vector(path: Path | str) -> bool:
+    """Whether ``path`` names road lines (GeoJSON), which APLS scores, rather than a mask."""
+    return Path(path).suffix.lower() in VECTOR_SUFFIXES
+
+
+def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphScoring | None = None
+                    ) -> GraphEvalResult:
     """APLS of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize) against
     ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the ground truth."""
     from roadseg.metrics.apls import apls, graph_from_geojson, local_metric_crs
 
     prediction, truth = Path(prediction), Path(truth)
-    vectorized = prediction.suffix.lower() not in VECTOR_SUFFIXES
+    vectorized = not is_road_vector(prediction)
     if vectorized:
-        from roadseg.vector.vectorize import vectorize_path
+        from roadseg.vector.vectorize import vectorize_files
 
-        proposal = vectorize_path(prediction)
+        proposal = vectorize_files([prediction]).collection
         if proposal.get("coordinates") == "pixel":
             raise BadInputError(f"{prediction}: not georeferenced, so its roads have no place on the map; "
                                 "APLS against GeoJSON needs a georeferenced mask (GeoTIFF)")
@@ -439,6 +466,7 @@ def evaluate_graphs(prediction: Path | str, truth: Path | str, *, spacing: float
         raise BadInputError(f"{truth}: its coordinates are pixels, not places on the map; APLS needs "
                             "ground truth in longitude/latitude or a metric CRS")
     crs = local_metric_crs(truth_data)
+    scoring = scoring or GraphScoring()
     result = apls(graph_from_geojson(truth_data, crs=crs), graph_from_geojson(proposal, crs=crs),
-                  spacing=spacing, snap=snap)
-    return GraphEvalResult(prediction, truth, result, vectorized, spacing, snap)
+                  spacing=scoring.spacing, snap=scoring.snap)
+    return GraphEvalResult(prediction, truth, result, vectorized, scoring.spacing, scoring.snap)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from roadseg.io.geojson import geojson_lines
 from roadseg.vector.geo import metres_per_degree
 
 
@@ -32,8 +33,9 @@ class LineAgreement:
 
 
 def _lines(collection_or_geoms) -> list:
+    """Shapely lines of a GeoJSON dict (read by :func:`roadseg.io.geojson.geojson_lines`), or the geometries given."""
     if isinstance(collection_or_geoms, dict):
-        return [shapely.geometry.shape(f["geometry"]) for f in collection_or_geoms["features"]]
+        return [shapely.LineString(line) for line in geojson_lines(collection_or_geoms).lines]
     return list(collection_or_geoms)
 
 

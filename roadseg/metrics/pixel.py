@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roadseg.errors import BadParameterError
+from roadseg.validation import require
 
 DEFAULT_SLACK = 3
 """Relaxed-score tolerance in pixels (Mnih and Hinton, 2010)."""
@@ -69,7 +69,11 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 @dataclass(frozen=True)
 class RelaxedCounts:
-    """Counts behind relaxed precision and recall; they add up over images, the ratios do not."""
+    """Counts behind relaxed precision and recall.
+
+    Counts, not ratios, because counts add up over images and ratios do not: a dataset's relaxed precision
+    is the summed near-truth predictions over the summed predictions, not a mean of per-image precisions.
+    """
 
     pred_road: int = 0
     """Predicted road pixels."""
@@ -155,8 +159,7 @@ def relaxed_counts(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None
     >>> relaxed_counts(np.array([[0, 1, 0]], bool), np.array([[1, 0, 0]], bool), slack=1).precision
     1.0
     """
-    if slack < 0:
-        raise BadParameterError("slack", f"must be >= 0 pixels, got {slack}")
+    require("slack", slack, slack >= 0, ">= 0 pixels")
     pred = np.asarray(pred, dtype=bool)
     truth = np.asarray(truth, dtype=bool)
     valid = None if valid is None else np.asarray(valid, dtype=bool)

@@ -36,7 +36,7 @@ def resolve_device(requested: str) -> str:
     if device not in usable:
         raise DeviceUnavailableError(
             f"device {device} is not usable with this MindSpore installation; usable: {', '.join(usable)} "
-            "(use --device auto, or install MindSpore's build for that device)")
+            "(use `device` auto, or install MindSpore's build for that device)")
     return device
 
 

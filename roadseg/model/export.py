@@ -35,9 +35,9 @@ def export_model(model: RoadModel, output: Path | str, *, file_format: str = "MI
                           "not by MindSpore's exporter")
     if file_format == "AIR" and model.device != "Ascend":
         raise ExportError(f"AIR export needs an Ascend device (the model is on {model.device}); "
-                          "use --format MINDIR or ONNX, or run on Ascend")
+                          "use `file_format` MINDIR or ONNX, or run on Ascend")
     if size <= 0 or size % NETWORK_STRIDE:
-        raise ExportError(f"--size must be a positive multiple of {NETWORK_STRIDE} (five stride-2 stages), "
+        raise ExportError(f"`size` must be a positive multiple of {NETWORK_STRIDE} (five stride-2 stages), "
                           f"got {size}")
     output = Path(output)
     check_writable(output, overwrite)

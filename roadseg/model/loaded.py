@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from roadseg.model.checkpoint import CheckpointContents
 from roadseg.model.convention import NETWORK_STRIDE, ZOO_CONVENTION, InputConvention
 from roadseg.model.download import ProgressCallback
 from roadseg.model.registry import DEFAULT_WEIGHTS
+
+if TYPE_CHECKING:
+    from roadseg.inference.options import PredictOptions
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +65,14 @@ class RoadModel:
         if self.runner is None:
             self.runner = MindSporeRunner(self.network)
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
+    def forward(self, batch: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """``(N, 3, h, w)`` float32 network input -> ``(N, h, w)`` float32 road probabilities.
 
-        Runs ``batch_size`` inputs per call; a short last chunk is padded to the full batch so GRAPH
-        mode reuses the graph it compiled for that shape instead of compiling another.
+        Runs ``batch_size`` inputs per network call (default the model's own); a short last chunk is
+        padded to the full batch so GRAPH mode reuses the graph it compiled for that shape instead of
+        compiling another.
         """
+        per_call = batch_size or self.batch_size
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, h, w) batch, got shape {batch.shape}")
@@ -74,20 +80,49 @@ class RoadModel:
             raise ValueError(f"network input height and width must be multiples of {NETWORK_STRIDE}, "
                              f"got {batch.shape[2:]}")
         outputs = np.empty((batch.shape[0], batch.shape[2], batch.shape[3]), dtype=np.float32)
-        for start in range(0, batch.shape[0], self.batch_size):
-            chunk = batch[start:start + self.batch_size]
+        for start in range(0, batch.shape[0], per_call):
+            chunk = batch[start:start + per_call]
             count = chunk.shape[0]
-            if count < self.batch_size and start > 0:
-                chunk = np.concatenate([chunk, np.zeros((self.batch_size - count, *chunk.shape[1:]),
-                                                        dtype=np.float32)])
+            if count < per_call and start > 0:
+                chunk = np.concatenate([chunk, np.zeros((per_call - count, *chunk.shape[1:]), dtype=np.float32)])
             outputs[start:start + count] = self.runner(chunk)[:count]
         return outputs
 
     __call__ = forward
 
+    def predict(self, image: np.ndarray, options: PredictOptions | None = None, *,
+                valid: np.ndarray | None = None) -> np.ndarray:
+        """Road probabilities of an ``(H, W, 3)`` RGB image in 0-255 of any size: sliding windows,
+        blending and TTA as ``options`` say (see :func:`roadseg.inference.predict.predict_array`)."""
+        from roadseg.inference.predict import predict_array
+
+        return predict_array(self, image, options, valid=valid)
+
     def predict_rgb(self, rgb: np.ndarray) -> np.ndarray:
         """One ``(H, W, 3)`` RGB image in 0-255 (H, W multiples of 32) -> ``(H, W)`` probabilities."""
         return self.forward(self.convention.to_network(rgb)[None])[0]
+
+
+@dataclass(frozen=True)
+class ModelRuntime:
+    """How the network runs once loaded: the ``engine`` (``auto`` runs CPU work on ONNX Runtime, the
+    rest on MindSpore), which device of its kind (``device_id``), how many CPU ``threads`` (default:
+    the CPUs this process may use), and MindSpore's PYNATIVE mode instead of a compiled graph
+    (``pynative``, for debugging). The batch size belongs to the prediction
+    (:class:`~roadseg.inference.options.PredictOptions`); the model only knows its device's default."""
+
+    device_id: int = 0
+    engine: str = "auto"
+    threads: int | None = None
+    pynative: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device_id < 0:
+            raise BadParameterError("device_id", f"must be >= 0, got {self.device_id}")
+        if self.engine not in ENGINES:
+            raise BadParameterError("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.threads is not None and self.threads < 1:
+            raise BadParameterError("threads", f"must be at least 1, got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -145,35 +180,31 @@ def resolve_engine(engine: str, device: str) -> str:
 
 
 def load_model(weights: str | Path = DEFAULT_WEIGHTS, arch: str | None = None, device: str = "auto", *,
-               device_id: int = 0, batch_size: int | None = None, pynative: bool = False,
-               engine: str = "auto", threads: int | None = None,
-               allow_download: bool = True, progress: ProgressCallback | None = None) -> RoadModel:
+               runtime: ModelRuntime | None = None, allow_download: bool = True,
+               progress: ProgressCallback | None = None) -> RoadModel:
     """Load weights (a known name, a zoo checkpoint or a roadseg checkpoint) onto an engine and device.
 
-    See :func:`choose_weights` for the architecture and input convention. ``engine`` ``auto`` runs CPU
-    work on ONNX Runtime (a graph verified against MindSpore, see :mod:`roadseg.model.onnx_engine`) and
-    everything else on MindSpore; ``threads`` defaults to the CPUs this process may use.
+    See :func:`choose_weights` for the architecture and input convention, and :class:`ModelRuntime`
+    for the engine, threads and mode. ONNX Runtime runs a graph verified against MindSpore first
+    (:mod:`roadseg.model.onnx_engine`).
     """
     from roadseg.model.cpu_budget import usable_cpu_count
 
-    if batch_size is not None and batch_size < 1:
-        raise BadParameterError("batch_size", f"must be at least 1, got {batch_size}")
-    if threads is not None and threads < 1:
-        raise BadParameterError("threads", f"must be at least 1, got {threads}")
-    threads = threads or usable_cpu_count()
+    runtime = runtime or ModelRuntime()
+    threads = runtime.threads or usable_cpu_count()
     chosen = choose_weights(weights, arch, allow_download=allow_download, progress=progress)
     described = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads)
-    if resolve_engine(engine, device) == "onnxruntime":
-        runner = _onnx_runner(chosen.contents, chosen.arch, threads, fall_back=engine == "auto")
+    if resolve_engine(runtime.engine, device) == "onnxruntime":
+        runner = _onnx_runner(chosen.contents, chosen.arch, threads, fall_back=runtime.engine == "auto")
         if runner is not None:
-            return RoadModel(network=None, device="CPU", batch_size=batch_size or 1, engine="onnxruntime",
-                             runner=runner, **described)
+            return RoadModel(network=None, device="CPU", batch_size=DEFAULT_BATCH_SIZE["CPU"],
+                             engine="onnxruntime", runner=runner, **described)
     from roadseg.model.checkpoint import inference_network
     from roadseg.model.devices import configure_mindspore
 
-    used_device = configure_mindspore(device, device_id, pynative=pynative, threads=threads)
+    used_device = configure_mindspore(device, runtime.device_id, pynative=runtime.pynative, threads=threads)
     return RoadModel(network=inference_network(chosen.contents, chosen.arch), device=used_device,
-                     batch_size=batch_size or DEFAULT_BATCH_SIZE.get(used_device, 1), **described)
+                     batch_size=DEFAULT_BATCH_SIZE.get(used_device, 1), **described)
 
 
 def _onnx_runner(contents, arch: str, threads: int, *, fall_back: bool):

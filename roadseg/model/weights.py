@@ -33,7 +33,7 @@ def offline_help(entry: KnownWeights) -> str:
     """How to get known weights onto a machine that cannot download them itself."""
     return (f"get them with `roadseg weights download {entry.name}` where there is network access "
             f"(then copy the file to {cached_path(entry)}), or download {entry.url} yourself and pass "
-            "--weights PATH")
+            "`weights` PATH")
 
 
 def resolve_weights(weights: str | Path, *, allow_download: bool = True,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from roadseg.errors import BadInputError
-from roadseg.model.convention import InputConvention
+from roadseg.model.convention import NETWORK_STRIDE, InputConvention
 from roadseg.train.augment import augment
 
 SAT_SUFFIX = "_sat.jpg"
@@ -61,7 +61,7 @@ class PairScan:
             warnings.warn(f"skipping {len(self.problems)} bad training file(s): {listing}", stacklevel=2)
             return
         raise BadInputError(f"{len(self.problems)} problem(s) in the training data: {listing} "
-                            "(fix them, or pass --skip-bad to train on the rest)")
+                            "(fix them, or pass `skip_bad` to train on the rest)")
 
 
 def pair_deepglobe(directory: Path | str) -> PairScan:
@@ -164,7 +164,7 @@ def read_pair(pair: TrainPair) -> tuple[np.ndarray, np.ndarray]:
 
     arrays = []
     for path, bands in ((pair.image, [1, 2, 3]), (pair.mask, [1])):
-        with open_raster(path, "it changed since training started; restore it and --resume") as src, reading(path):
+        with open_raster(path, "it changed since training started; restore it and `resume`") as src, reading(path):
             arrays.append(src.read(bands))
     image, mask = arrays
     if image.dtype != np.uint8:
@@ -185,6 +185,16 @@ def epoch_order(count: int, *, seed: int, epoch: int, rank: int = 0, group_size:
     return [int(i) for i in permutation[:usable][rank::group_size]]
 
 
+@dataclass(frozen=True)
+class SampleRecipe:
+    """How a training pair becomes a network sample: random ``crop`` (pixels, or the whole image),
+    the zoo's augmentation when ``augment``, then the weights' input ``convention``."""
+
+    convention: InputConvention
+    crop: int | None = None
+    augment: bool = True
+
+
 class AugmentedSource:
     """Random-access source for ``GeneratorDataset``: item k is sample ``order[k]``, augmented.
 
@@ -192,16 +202,13 @@ class AugmentedSource:
     whichever worker, process or rank produces it.
     """
 
-    def __init__(self, pairs: Sequence[TrainPair], order: Sequence[int], *, seed: int, epoch: int,
-                 convention: InputConvention, crop: int | None, augment_data: bool = True,
-                 rank: int = 0, group_size: int = 1, start: int = 0) -> None:
+    def __init__(self, pairs: Sequence[TrainPair], order: Sequence[int], recipe: SampleRecipe, *, seed: int,
+                 epoch: int, rank: int = 0, group_size: int = 1, start: int = 0) -> None:
         self.pairs = list(pairs)
         self.order = list(order)
+        self.recipe = recipe
         self.seed, self.epoch, self.start = seed, epoch, start
         self.rank, self.group_size = rank, group_size
-        self.convention = convention
-        self.crop = crop
-        self.augment_data = augment_data
 
     def __len__(self) -> int:
         return len(self.order) - self.start
@@ -210,15 +217,16 @@ class AugmentedSource:
         position = self.start + int(index)
         image, mask = read_pair(self.pairs[self.order[position]])
         rng = np.random.default_rng([self.seed, self.epoch, position * self.group_size + self.rank])
-        if self.augment_data:
-            image, mask = augment(image, mask, rng, crop=self.crop)
-        elif self.crop is not None:
+        recipe = self.recipe
+        if recipe.augment:
+            image, mask = augment(image, mask, rng, crop=recipe.crop)
+        elif recipe.crop is not None:
             from roadseg.train.augment import random_crop
-            image, mask = random_crop(image, mask, self.crop, rng)
-        if image.shape[0] % 32 or image.shape[1] % 32:
+            image, mask = random_crop(image, mask, recipe.crop, rng)
+        if image.shape[0] % NETWORK_STRIDE or image.shape[1] % NETWORK_STRIDE:
             raise BadInputError(f"{self.pairs[self.order[position]].image}: {image.shape[1]}x{image.shape[0]}"
-                                " is not a multiple of 32; pass --crop")
-        return self.convention.to_network(image), mask[None].astype(np.float32)
+                                f" is not a multiple of {NETWORK_STRIDE}; pass `crop`")
+        return recipe.convention.to_network(image), mask[None].astype(np.float32)
 
 
 def make_dataset(source: AugmentedSource, batch_size: int, *, workers: int = 2,

@@ -66,16 +66,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if (self.data is None) == (self.images is None):
-            raise BadInputError("give either a DATA directory (DeepGlobe layout) or --images and --masks")
+            raise BadInputError("give either a DATA directory (DeepGlobe layout) or `images` and `masks`")
         if (self.images is None) != (self.masks is None):
-            raise BadInputError("--images and --masks go together")
+            raise BadInputError("`images` and `masks` go together")
         if self.init and self.backbone:
-            raise BadInputError("--init and --backbone exclude each other: pick one starting point")
+            raise BadInputError("`init` and `backbone` exclude each other: pick one starting point")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
             raise BadInputError(f"batch size ({self.batch_size}), epochs ({self.epochs}) and lr ({self.lr}) "
                                 "must be positive")
         if self.crop is not None and (self.crop < 32 or self.crop % 32):
-            raise BadInputError(f"--crop {self.crop}: must be a positive multiple of 32")
+            raise BadInputError(f"`crop` {self.crop}: must be a positive multiple of 32")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -336,8 +336,8 @@ class _Loop:
             return
         for name in (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME):
             if (self.run_dir / name).exists() and not self.overwrite:
-                raise OutputExistsError(f"{self.run_dir} already holds a run ({name}); pass --resume "
-                                        f"{self.run_dir} to continue it or --overwrite to start again")
+                raise OutputExistsError(f"{self.run_dir} already holds a run ({name}); pass `resume` "
+                                        f"{self.run_dir} to continue it or `overwrite` to start again")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / METRICS_NAME).unlink(missing_ok=True)
         import yaml
@@ -470,13 +470,13 @@ class _Loop:
         return float(mean[0])
 
     def run_epoch(self) -> float:
-        from roadseg.train.data import AugmentedSource, epoch_order, make_dataset
+        from roadseg.train.data import AugmentedSource, SampleRecipe, epoch_order, make_dataset
 
         config = self.config
         order = epoch_order(len(self.data.train), seed=config.seed, epoch=self.epoch, rank=self.rank,
                             group_size=self.size)[:self.steps * config.batch_size]
-        source = AugmentedSource(self.data.train, order, seed=config.seed, epoch=self.epoch,
-                                 convention=self.convention, crop=config.crop, augment_data=config.augment,
+        recipe = SampleRecipe(self.convention, crop=config.crop, augment=config.augment)
+        source = AugmentedSource(self.data.train, order, recipe, seed=config.seed, epoch=self.epoch,
                                  rank=self.rank, group_size=self.size, start=self.step * config.batch_size)
         dataset = make_dataset(source, config.batch_size, workers=config.workers)
         last = time.perf_counter()
@@ -485,7 +485,7 @@ class _Loop:
             loss = float((output[0] if isinstance(output, tuple) else output).asnumpy())
             if not math.isfinite(loss) and self.device == "CPU":
                 raise BadInputError(f"training diverged at epoch {self.epoch + 1} step {self.step + 1} "
-                                    f"(loss {loss}); lower --lr")
+                                    f"(loss {loss}); lower `lr`")
             self.loss_sum += loss
             self.step += 1
             now = time.perf_counter()

@@ -10,6 +10,7 @@ Every function changes the graph in place and returns a count, so a pipeline can
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -174,6 +175,33 @@ def _split_edge(graph: nx.MultiGraph, u: int, v: int, key: int, fraction_m: floa
     return node
 
 
+@dataclass(frozen=True)
+class _GapRule:
+    """How long and how straight a join across a gap may be."""
+
+    max_gap: float
+    cos_limit: float
+    """Cosine of the largest angle between a dead end's direction and its join."""
+
+
+@dataclass(frozen=True, eq=False)
+class _DeadEnd:
+    """A dead end that may be joined: its node, position and direction in the metric row/col frame."""
+
+    node: int
+    point: np.ndarray
+    direction: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _EdgeIndex:
+    """The graph's edges as metric lines in a spatial index, for one round of joins onto edges."""
+
+    edges: list[tuple[int, int, int]]
+    lines: np.ndarray
+    tree: shapely.STRtree
+
+
 def close_gaps(graph: nx.MultiGraph, max_gap: float, *, geometry: PixelGeometry,
                max_angle: float = DEFAULT_MAX_ANGLE, look_back: float | None = None) -> int:
     """Join dead ends across gaps up to ``max_gap`` when the join continues the road; return joins made.
@@ -186,58 +214,78 @@ def close_gaps(graph: nx.MultiGraph, max_gap: float, *, geometry: PixelGeometry,
     """
     if max_gap <= 0:
         return 0
-    look_back = max_gap if look_back is None else look_back
-    cos_limit = math.cos(math.radians(max_angle))
-    scale = _scale(geometry)
-    joins = 0
-    ends = [n for n in graph.nodes if _is_dead_end(graph, n)]
+    rule = _GapRule(max_gap, math.cos(math.radians(max_angle)))
+    ends = _dead_ends(graph, max_gap if look_back is None else look_back, geometry)
     if not ends:
         return 0
-    points = np.array([graph.nodes[n]["rc"] for n in ends]) * scale
-    directions = np.array([end_direction(graph, n, look_back, geometry) for n in ends])
+    joins, waiting = _join_end_pairs(graph, ends, rule, geometry)
+    joins += _join_ends_to_edges(graph, waiting, rule, geometry)
+    merge_degree_two(graph, geometry)
+    return joins
+
+
+def _dead_ends(graph: nx.MultiGraph, look_back: float, geometry: PixelGeometry) -> list[_DeadEnd]:
+    """Every dead end of the graph with its metric position and direction (see :func:`end_direction`)."""
+    scale = _scale(geometry)
+    return [_DeadEnd(n, np.array(graph.nodes[n]["rc"]) * scale, end_direction(graph, n, look_back, geometry))
+            for n in graph.nodes if _is_dead_end(graph, n)]
+
+
+def _join_end_pairs(graph: nx.MultiGraph, ends: list[_DeadEnd], rule: _GapRule,
+                    geometry: PixelGeometry) -> tuple[int, list[_DeadEnd]]:
+    """Join dead ends to each other, closest pairs first; the joins made and the ends left unjoined."""
+    points = np.array([end.point for end in ends])
     used: set[int] = set()
-    pairs = sorted(cKDTree(points).query_pairs(max_gap, output_type="ndarray").tolist(),
+    pairs = sorted(cKDTree(points).query_pairs(rule.max_gap, output_type="ndarray").tolist(),
                    key=lambda ij: float(np.hypot(*(points[ij[0]] - points[ij[1]]))))
     for i, j in pairs:
         a, b = ends[i], ends[j]
-        if a in used or b in used or graph.has_edge(a, b):
+        if a.node in used or b.node in used or graph.has_edge(a.node, b.node):
             continue
-        vector = points[j] - points[i]
-        if _angle_ok(directions[i], vector, cos_limit) and _angle_ok(directions[j], -vector, cos_limit):
-            _add_join(graph, a, b, geometry)
-            used.update((a, b))
-            joins += 1
+        vector = b.point - a.point
+        if _angle_ok(a.direction, vector, rule.cos_limit) and _angle_ok(b.direction, -vector, rule.cos_limit):
+            _add_join(graph, a.node, b.node, geometry)
+            used.update((a.node, b.node))
+    return len(used) // 2, [end for end in ends if end.node not in used]
 
-    # Dead ends that found no partner: the nearest point of another edge, in rounds so that an edge
-    # split by one join is looked up afresh for the next.
-    waiting = [(n, points[i], directions[i]) for i, n in enumerate(ends) if n not in used]
-    while waiting:
-        edges = list(graph.edges(keys=True))
-        if not edges:
-            break
-        lines = _lines([graph.edges[e]["path"] * scale for e in edges])
-        tree = shapely.STRtree(lines)
-        touched: set[tuple[int, int, int]] = set()
-        retry = []
-        made = 0
-        for node, point, direction in waiting:
-            if graph.degree(node) != 1:
-                continue
-            target = _nearest_edge_target(graph, node, point, direction, max_gap, cos_limit, edges, lines, tree)
-            if target is None:
-                continue
-            u, v, key, along = target
-            if (u, v, key) in touched:
-                retry.append((node, point, direction))
-                continue
-            touched.add((u, v, key))
-            new_node = _split_edge(graph, u, v, key, along, geometry)
-            _add_join(graph, node, new_node, geometry)
-            made += 1
+
+def _join_ends_to_edges(graph: nx.MultiGraph, waiting: list[_DeadEnd], rule: _GapRule,
+                        geometry: PixelGeometry) -> int:
+    """Join dead ends to the nearest point of another edge, in rounds so that an edge split by one join
+    is looked up afresh for the next; return the joins made."""
+    joins = 0
+    while waiting and graph.number_of_edges():
+        made, retry = _join_round(graph, waiting, _edge_index(graph, geometry), rule, geometry)
         joins += made
         waiting = retry if made else []
-    merge_degree_two(graph, geometry)
     return joins
+
+
+def _edge_index(graph: nx.MultiGraph, geometry: PixelGeometry) -> _EdgeIndex:
+    edges = list(graph.edges(keys=True))
+    scale = _scale(geometry)
+    lines = _lines([graph.edges[e]["path"] * scale for e in edges])
+    return _EdgeIndex(edges, lines, shapely.STRtree(lines))
+
+
+def _join_round(graph: nx.MultiGraph, waiting: list[_DeadEnd], index: _EdgeIndex, rule: _GapRule,
+                geometry: PixelGeometry) -> tuple[int, list[_DeadEnd]]:
+    """One round of joins onto edges, at most one per edge; the joins made and the ends to retry."""
+    touched: set[tuple[int, int, int]] = set()
+    retry = []
+    for end in waiting:
+        if graph.degree(end.node) != 1:
+            continue
+        target = _nearest_edge_target(graph, end, index, rule)
+        if target is None:
+            continue
+        u, v, key, along = target
+        if (u, v, key) in touched:
+            retry.append(end)
+            continue
+        touched.add((u, v, key))
+        _add_join(graph, end.node, _split_edge(graph, u, v, key, along, geometry), geometry)
+    return len(touched), retry
 
 
 def _lines(paths: list[np.ndarray]) -> np.ndarray:
@@ -252,22 +300,21 @@ def _add_join(graph: nx.MultiGraph, a: int, b: int, geometry: PixelGeometry) -> 
     graph.add_edge(a, b, path=path, start=a, length=geometry.path_length(path))
 
 
-def _nearest_edge_target(graph: nx.MultiGraph, node: int, point: np.ndarray, direction: np.ndarray,
-                         max_gap: float, cos_limit: float, edges: list, lines: np.ndarray,
-                         tree: shapely.STRtree):
-    """Best ``(u, v, key, metres along from the path start)`` to join ``node`` to, or None."""
-    probe = shapely.Point(point)
+def _nearest_edge_target(graph: nx.MultiGraph, end: _DeadEnd, index: _EdgeIndex,
+                         rule: _GapRule) -> tuple[int, int, int, float] | None:
+    """Best ``(u, v, key, metres along from the path start)`` to join ``end`` to, or None."""
+    probe = shapely.Point(end.point)
     best = None
-    for index in tree.query(probe, predicate="dwithin", distance=max_gap):
-        u, v, key = edges[index]
-        if node in (u, v) or not graph.has_edge(u, v, key):
+    for i in index.tree.query(probe, predicate="dwithin", distance=rule.max_gap):
+        u, v, key = index.edges[i]
+        if end.node in (u, v) or not graph.has_edge(u, v, key):
             continue
-        line = lines[index]
+        line = index.lines[i]
         along = float(line.project(probe))
         nearest = np.array(line.interpolate(along).coords[0])
-        vector = nearest - point
+        vector = nearest - end.point
         distance = float(np.hypot(*vector))
-        if distance > max_gap or distance == 0 or not _angle_ok(direction, vector, cos_limit):
+        if distance > rule.max_gap or distance == 0 or not _angle_ok(end.direction, vector, rule.cos_limit):
             continue
         if best is None or distance < best[0]:
             best = (distance, u, v, key, along)

@@ -17,6 +17,8 @@ Only the resulting edges (thousands) are visited in Python, to put them into a :
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import networkx as nx
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -87,53 +89,85 @@ def build_graph(skel: np.ndarray, geometry: PixelGeometry = UNIT_PIXELS) -> nx.M
         raise ValueError(f"expected a 2-D skeleton, got shape {skel.shape}")
     graph = nx.MultiGraph(shape=skel.shape)
     flat, src, dst = _pixel_links(skel)
-    n = flat.size
-    if n == 0:
+    if flat.size == 0:
         return graph
-    width = skel.shape[1]
+    nodes = _find_nodes(src, dst, flat.size)
+    rows, cols = np.divmod(flat, skel.shape[1])
+    _add_nodes(graph, nodes, rows, cols)
+    src, dst = src[~nodes.internal], dst[~nodes.internal]  # half-edges; a link inside a junction is no edge
+    if src.size:
+        positions = np.column_stack([rows, cols]).astype(np.float64)
+        _add_edges(graph, _edge_pixels(src, dst, nodes.is_node, flat.size), nodes.node_of, positions, geometry)
+    return graph
+
+
+@dataclass(frozen=True)
+class _SkeletonNodes:
+    """Where a skeleton's edges start and stop, and which node each of those pixels belongs to."""
+
+    is_node: np.ndarray
+    """Per pixel: an end, junction or loop pixel, where edges start and stop."""
+    node_of: np.ndarray
+    """Per pixel: its node's id; -1 along an edge."""
+    kinds: np.ndarray
+    """Per node: ``"junction"`` (numbered first), ``"end"`` or ``"loop"``."""
+    internal: np.ndarray
+    """Per link: both pixels belong to one junction, so the link is inside the node, not an edge."""
+
+
+def _components(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label of each of ``n`` pixels joined by the links ``src -> dst``."""
+    adjacency = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    return connected_components(adjacency, directed=False)[1]
+
+
+def _loop_pixels(src: np.ndarray, dst: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    """The first pixel of each cycle with no end or junction: the node that keeps a ring as a self-loop."""
+    comp = _components(src, dst, degree.size)
+    comp_has_node = np.zeros(comp.max() + 1, bool)
+    comp_has_node[comp[degree != 2]] = True
+    first_pixel = np.unique(comp, return_index=True)[1]
+    return first_pixel[~comp_has_node[comp[first_pixel]] & (degree[first_pixel] == 2)]
+
+
+def _find_nodes(src: np.ndarray, dst: np.ndarray, n: int) -> _SkeletonNodes:
+    """Node pixels by their neighbour count: one neighbour an end, three or more a junction (touching
+    junction pixels are one node), and one loop pixel on each cycle without either."""
     degree = np.bincount(src, minlength=n)
     junction = degree >= 3
-
-    # Junction pixels that touch form one node.
-    jj = junction[src] & junction[dst]
-    _, jlabel = connected_components(coo_matrix((np.ones(int(jj.sum()), np.int8), (src[jj], dst[jj])),
-                                                shape=(n, n)), directed=False)
-    # A cycle of two-neighbour pixels has no node: give it one, at its first pixel.
+    internal = junction[src] & junction[dst]
+    loops = _loop_pixels(src, dst, degree)
     is_node = degree != 2
-    _, comp = connected_components(coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)),
-                                   directed=False)
-    comp_has_node = np.zeros(comp.max() + 1, bool)
-    comp_has_node[comp[is_node]] = True
-    first_pixel = np.unique(comp, return_index=True)[1]
-    loop_pixels = first_pixel[~comp_has_node[comp[first_pixel]] & (degree[first_pixel] == 2)]
-    is_node[loop_pixels] = True
-
+    is_node[loops] = True
     node_of = np.full(n, -1, dtype=np.int64)
     j_pixels = np.flatnonzero(junction)
-    _, j_ids = np.unique(jlabel[j_pixels], return_inverse=True)
+    _, j_ids = np.unique(_components(src[internal], dst[internal], n)[j_pixels], return_inverse=True)
     node_of[j_pixels] = j_ids
-    next_id = int(j_ids.max()) + 1 if j_ids.size else 0
+    junctions = int(j_ids.max()) + 1 if j_ids.size else 0
     others = np.flatnonzero(is_node & ~junction & (degree > 0))
-    node_of[others] = np.arange(next_id, next_id + others.size)
+    node_of[others] = np.arange(junctions, junctions + others.size)
+    kinds = np.full(junctions + others.size, "end", dtype=object)
+    kinds[:junctions] = "junction"
+    kinds[node_of[loops]] = "loop"
+    return _SkeletonNodes(is_node, node_of, kinds, internal)
 
-    rows, cols = np.divmod(flat, width)
-    node_count = next_id + others.size
-    members = np.flatnonzero(node_of >= 0)
-    counts = np.bincount(node_of[members], minlength=node_count)
-    node_r = np.bincount(node_of[members], weights=rows[members], minlength=node_count) / counts
-    node_c = np.bincount(node_of[members], weights=cols[members], minlength=node_count) / counts
-    kinds = np.full(node_count, "end", dtype=object)
-    kinds[:next_id] = "junction"
-    kinds[node_of[loop_pixels]] = "loop"
-    for node in range(node_count):
-        graph.add_node(node, rc=(float(node_r[node]), float(node_c[node])), kind=kinds[node])
 
-    # Half-edges, leaving out links inside a junction node.
-    keep = ~jj
-    src, dst = src[keep], dst[keep]
+def _add_nodes(graph: nx.MultiGraph, nodes: _SkeletonNodes, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Add each node with its kind at the centroid of its pixels (a junction can span several)."""
+    count = nodes.kinds.size
+    members = np.flatnonzero(nodes.node_of >= 0)
+    ids = nodes.node_of[members]
+    pixels = np.bincount(ids, minlength=count)
+    node_r = np.bincount(ids, weights=rows[members], minlength=count) / pixels
+    node_c = np.bincount(ids, weights=cols[members], minlength=count) / pixels
+    for node in range(count):
+        graph.add_node(node, rc=(float(node_r[node]), float(node_c[node])), kind=nodes.kinds[node])
+
+
+def _chain_ends(src: np.ndarray, dst: np.ndarray, is_node: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each half-edge, the last half-edge of its chain (the one reaching a node) and its distance
+    there, by pointer jumping: about log2(longest edge) array passes instead of a walk per pixel."""
     m = src.size
-    if m == 0:
-        return graph
     out_start = np.searchsorted(src, np.arange(n))
     terminal = is_node[dst]
     first_out = out_start[dst]
@@ -142,34 +176,39 @@ def build_graph(skel: np.ndarray, geometry: PixelGeometry = UNIT_PIXELS) -> nx.M
     successor = np.where(dst[first_out] == src, second_out, first_out)
     nxt = np.where(terminal, np.arange(m), successor)
     dist = (~terminal).astype(np.int64)
-    while True:  # pointer jumping: about log2(longest edge) passes
+    while True:
         jumped = nxt[nxt]
         if np.array_equal(jumped, nxt):
-            break
+            return nxt, dist
         dist += dist[nxt]
         nxt = jumped
 
+
+def _edge_pixels(src: np.ndarray, dst: np.ndarray, is_node: np.ndarray, n: int) -> list[np.ndarray]:
+    """The pixel numbers along each edge, from one node to the other; every edge once."""
+    nxt, dist = _chain_ends(src, dst, is_node, n)
     starts = np.flatnonzero(is_node[src])
     keys = src.astype(np.int64) * n + dst
     reverse_of_start = np.searchsorted(keys, dst[starts].astype(np.int64) * n + src[starts])
     # Each edge is found from both of its ends; keep the direction whose last half-edge has the lower id.
     kept = starts[nxt[starts] < reverse_of_start]
-    chosen_end = np.zeros(m, bool)
+    chosen_end = np.zeros(src.size, bool)
     chosen_end[nxt[kept]] = True
     member = np.flatnonzero(chosen_end[nxt])
     member = member[np.lexsort((-dist[member], nxt[member]))]
-    bounds = np.flatnonzero(np.diff(nxt[member])) + 1
-    chains = np.split(member, bounds)
-    edge_rows = rows.astype(np.float64)
-    edge_cols = cols.astype(np.float64)
-    for chain in chains:
-        pixels = np.append(src[chain], dst[chain[-1]])
+    chains = np.split(member, np.flatnonzero(np.diff(nxt[member])) + 1)
+    return [np.append(src[chain], dst[chain[-1]]) for chain in chains]
+
+
+def _add_edges(graph: nx.MultiGraph, edge_pixels: list[np.ndarray], node_of: np.ndarray,
+               positions: np.ndarray, geometry: PixelGeometry) -> None:
+    """Add each edge with its row/col path, its ends moved onto their nodes' centroids, and its length."""
+    for pixels in edge_pixels:
         u, v = int(node_of[pixels[0]]), int(node_of[pixels[-1]])
-        path = np.column_stack([edge_rows[pixels], edge_cols[pixels]])
+        path = positions[pixels]
         path[0] = graph.nodes[u]["rc"]
         path[-1] = graph.nodes[v]["rc"]
         graph.add_edge(u, v, path=path, start=u, length=geometry.path_length(path))
-    return graph
 
 
 def skeleton_to_graph(road: np.ndarray, geometry: PixelGeometry = UNIT_PIXELS) -> nx.MultiGraph:

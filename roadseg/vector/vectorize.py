@@ -37,6 +37,7 @@ from rasterio.features import shapes
 
 from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.masks import MaskFormat, MaskRaster, read_mask
+from roadseg.validation import require
 from roadseg.vector import graph_clean
 from roadseg.vector.geo import (
     LONLAT,
@@ -75,14 +76,10 @@ class VectorizeOptions:
     def __post_init__(self) -> None:
         for name in ("min_hole", "min_area", "min_spur", "max_gap", "min_length", "simplify"):
             value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise BadParameterError(name, f"must be a finite number >= 0, got {value!r}")
-        if not 0 < self.max_angle < 90:
-            raise BadParameterError("max_angle", f"must be between 0 and 90 degrees, got {self.max_angle!r}")
-        if self.threshold is not None and not 0 <= self.threshold <= 1:
-            raise BadParameterError("threshold", f"must be in [0, 1], got {self.threshold!r}")
-        if self.pixel_size is not None and not self.pixel_size > 0:
-            raise BadParameterError("pixel_size", f"must be > 0 metres, got {self.pixel_size!r}")
+            require(name, value, value >= 0 and math.isfinite(value), "a finite number >= 0")
+        require("max_angle", self.max_angle, 0 < self.max_angle < 90, "between 0 and 90 degrees")
+        require("threshold", self.threshold, self.threshold is None or 0 <= self.threshold <= 1, "in [0, 1]")
+        require("pixel_size", self.pixel_size, self.pixel_size is None or self.pixel_size > 0, "> 0 metres")
         if self.out_crs != "source":
             parse_crs(self.out_crs)
 
@@ -159,12 +156,48 @@ def _border_keep(graph: nx.MultiGraph, valid: np.ndarray, margin: int) -> set[in
     return keep
 
 
-def vectorize_mask(raster: MaskRaster, options: VectorizeOptions | None = None, *,
-                   progress: Progress | None = None, timings: dict[str, float] | None = None) -> VectorizeResult:
-    """Run the pipeline on a decoded mask (see the module docstring) and return the result."""
+def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = None, *,
+              transform: Affine | None = None, crs: CRS | str | None = None, valid: np.ndarray | None = None,
+              source: str = "array", progress: Progress | None = None) -> VectorizeResult:
+    """Road centrelines (or areas) of one mask, as a GeoJSON FeatureCollection and a road graph.
+
+    ``mask`` is an array (bool, 0/1, or probabilities read at ``options.threshold``) placed by
+    ``transform`` and ``crs`` (pixels without them) with ``valid`` marking data, or a decoded
+    :class:`~roadseg.io.masks.MaskRaster` that carries all of these. ``source`` names it in the
+    features. Warns when the result is empty. Files: :func:`vectorize_files`.
+
+    >>> import numpy as np
+    >>> road = np.zeros((40, 80), bool); road[18:22, :] = True
+    >>> result = vectorize(road, VectorizeOptions(pixel_size=1.0))
+    >>> result.n_features, round(result.total_length_m)
+    (1, 76)
+    """
     options = options or VectorizeOptions()
-    timings = {} if timings is None else timings
-    timer = _Timer(timings, progress)
+    if isinstance(mask, MaskRaster):
+        if transform is not None or crs is not None or valid is not None:
+            raise BadParameterError("mask", "is a MaskRaster, which carries its own transform, CRS and validity")
+        raster = mask
+    else:
+        raster = _array_raster(np.asarray(mask), options.threshold, transform, crs, valid, source)
+    result = _pipeline(raster, options, _Timer({}, progress))
+    _emit(result)
+    return result
+
+
+def _array_raster(mask: np.ndarray, threshold: float | None, transform: Affine | None, crs: CRS | str | None,
+                  valid: np.ndarray | None, source: str) -> MaskRaster:
+    """A MaskRaster of an in-memory mask: road where non-zero (or >= ``threshold``) and valid."""
+    if mask.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
+    valid = np.ones(mask.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
+    road = valid & ((mask >= threshold) if threshold is not None else (mask > 0))
+    crs = CRS.from_user_input(crs) if crs is not None else None
+    return MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source=source)
+
+
+def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> VectorizeResult:
+    """Run the pipeline on a decoded mask (see the module docstring) and return the result."""
+    timings = timer.timings
     geometry = pixel_geometry(raster.transform, raster.crs, raster.road.shape, options.pixel_size)
     out_crs = _output_crs(options.out_crs, raster.crs if geometry.georeferenced else None)
     counts: dict[str, int] = {}
@@ -327,51 +360,20 @@ def _polygon_collection(road: np.ndarray, raster: MaskRaster, geometry: PixelGeo
     return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
 
 
-def vectorize_array(mask: np.ndarray, *, transform: Affine | None = None, crs: CRS | str | None = None,
-                    valid: np.ndarray | None = None, source: str = "array", **options) -> dict:
-    """Vectorize an in-memory mask (bool, or 0/1, or probabilities with ``threshold``) to a FeatureCollection.
-
-    ``options`` are :class:`VectorizeOptions` fields. Without ``transform``/``crs`` coordinates are pixels.
-    """
-    result = vectorize_array_result(mask, transform=transform, crs=crs, valid=valid, source=source, **options)
-    return result.collection
-
-
-def vectorize_array_result(mask: np.ndarray, *, transform: Affine | None = None, crs: CRS | str | None = None,
-                           valid: np.ndarray | None = None, source: str = "array", progress: Progress | None = None,
-                           **options) -> VectorizeResult:
-    """Like :func:`vectorize_array` but returns the whole :class:`VectorizeResult` (graph, timings)."""
-    opts = VectorizeOptions(**options)
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
-    valid = np.ones(mask.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
-    road = valid & ((mask >= opts.threshold) if opts.threshold is not None else (mask > 0))
-    crs = CRS.from_user_input(crs) if crs is not None else None
-    raster = MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source=source)
-    result = vectorize_mask(raster, opts, progress=progress)
-    _emit(result)
-    return result
-
-
-def vectorize_path(path: str | Path, **options) -> dict:
-    """Vectorize one mask file to a GeoJSON FeatureCollection dict (``options``: :class:`VectorizeOptions`)."""
-    return vectorize_paths([path], **options).collection
-
-
 def _emit(result: VectorizeResult) -> None:
     for note in result.warnings:
         warnings.warn(note, stacklevel=3)
 
 
-def vectorize_paths(paths: Sequence[str | Path], *, progress: Progress | None = None, **options) -> VectorizeResult:
+def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | None = None, *,
+                    progress: Progress | None = None) -> VectorizeResult:
     """Vectorize mask files into one FeatureCollection (mosaicking georeferenced tiles of one area).
 
     Raises :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
     """
     from roadseg.io.mosaic import group_tiles, mosaic_masks  # stitch imports nothing from here
 
-    opts = VectorizeOptions(**options)
+    opts = options or VectorizeOptions()
     if not paths:
         raise ValueError("no input masks given")
     timings: dict[str, float] = {}
@@ -385,7 +387,7 @@ def vectorize_paths(paths: Sequence[str | Path], *, progress: Progress | None = 
                 raster = read_mask(group[0], mask_format=opts.mask_format, threshold=opts.threshold)
             else:
                 raster = mosaic_masks(group, mask_format=opts.mask_format, threshold=opts.threshold)
-        results.append(vectorize_mask(raster, opts, progress=progress, timings=timings))
+        results.append(_pipeline(raster, opts, timer))
     result = _combine(results, timings)
     _emit(result)
     return result
@@ -403,7 +405,7 @@ def _combine(results: list[VectorizeResult], timings: dict[str, float]) -> Vecto
     crss = {_crs_name(r.crs) for r in results}
     if len(crss) > 1:
         raise BadInputError(f"inputs are in different CRSs ({', '.join(sorted(map(str, crss)))}); with "
-                            "--crs source they cannot share one output: pick one with --crs EPSG:XXXX")
+                            "`out_crs` source they cannot share one output: pick one with `out_crs` EPSG:XXXX")
     graph = nx.MultiGraph()
     features = []
     counts: dict[str, int] = {}

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from roadseg.cli.main import cli
 from roadseg.errors import BadParameterError, RoadsegError
+from roadseg.inference.options import PredictOptions
 from roadseg.inference.predict import check_settings
 
 LANDSAT = "RGB.byte.tif"
@@ -23,7 +24,7 @@ def run(*args):
 
 def test_bad_parameter_error_names_the_parameter_and_is_a_value_error():
     with pytest.raises(BadParameterError) as caught:
-        check_settings(None, window=48)
+        check_settings(None, PredictOptions(window=48))
     error = caught.value
     assert isinstance(error, ValueError) and isinstance(error, RoadsegError)
     assert error.parameter == "window"
@@ -58,3 +59,45 @@ def test_eval_refuses_a_window_the_network_cannot_take(tmp_path, shared_data):
     assert result.output.strip().splitlines() == [
         "Error: Invalid value for --window: must be a positive multiple of 32 pixels (the network's five "
         "stride-2 stages), got 48"]
+
+
+def _message_strings(path):
+    """String constants of a module that are not docstrings (the texts of its messages)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_library_messages_name_settings_not_flags():
+    import re
+    from pathlib import Path
+
+    import roadseg
+
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    offenders = [f"{path.name}: {text!r}" for path in Path(roadseg.__file__).parent.rglob("*.py")
+                 if "cli" not in path.parts for text in _message_strings(path) if flag.search(text)]
+    assert offenders == []
+
+
+def test_the_cli_shows_each_setting_a_message_names_as_the_flag_typed(tmp_path, shared_data):
+    from roadseg.cli.main import as_flags
+
+    flags = {"out_crs": "--crs", "overwrite": "--overwrite"}
+    assert as_flags("pick one with `out_crs` EPSG:XXXX; pass `overwrite`",
+                    flags.__getitem__) == "pick one with --crs EPSG:XXXX; pass --overwrite"
+    mask = tmp_path / "m.tif"
+    mask.write_bytes((shared_data / "landsat-rgb" / LANDSAT).read_bytes())
+    (tmp_path / "roads.geojson").write_text("{}")
+    result = run("preview", mask, "-o", tmp_path / "roads.png")
+    assert result.exit_code == 0, result.output
+    result = run("preview", mask, "-o", tmp_path / "roads.png")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'roads.png'} already exists; pass --overwrite "
+                                                  "to replace it"]

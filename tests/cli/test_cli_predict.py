@@ -30,23 +30,27 @@ class StandInModel:
 
     def __init__(self, batch_size: int = 1) -> None:
         self.batch_size = batch_size
+        self.batch_sizes: list[int | None] = []  # the batch size of each forward call
 
-    def forward(self, batch):
+    def forward(self, batch, batch_size=None):
+        self.batch_sizes.append(batch_size)
         return pointwise(batch)
 
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    """Replace load_model by a stand-in; records the keyword arguments the CLI passed."""
+    """Replace load_model by a stand-in; records the arguments the CLI passed and the models it made."""
+    import dataclasses
+
     import roadseg.model.loaded
 
     calls = []
 
-    def fake_load_model(weights, arch=None, device="auto", *, device_id=0, batch_size=None, pynative=False,
-                        engine="auto", threads=None):
-        calls.append(dict(weights=weights, arch=arch, device=device, device_id=device_id,
-                          batch_size=batch_size, pynative=pynative, engine=engine, threads=threads))
-        return StandInModel(batch_size or 1)
+    def fake_load_model(weights, arch=None, device="auto", *, runtime):
+        calls.append(dict(weights=weights, arch=arch, device=device, **dataclasses.asdict(runtime)))
+        model = StandInModel()
+        calls[-1]["model"] = model
+        return model
 
     monkeypatch.setattr(roadseg.model.loaded, "load_model", fake_load_model)
     return calls
@@ -86,8 +90,10 @@ class TestOptions:
                      "--batch-size", "2", "--arch", "dlinknet50", "--window", "64", "--engine", "mindspore",
                      "--threads", "3", "--quiet")
         assert result.exception is None, result.output
+        model = stand_in[0].pop("model")
         assert stand_in == [dict(weights="w.ckpt", arch="dlinknet50", device="CPU", device_id=0,
-                                 batch_size=2, pynative=False, engine="mindspore", threads=3)]
+                                 pynative=False, engine="mindspore", threads=3)]
+        assert model.batch_sizes and set(model.batch_sizes) == {2}  # --batch-size reaches every forward
         assert "Warning: batch size 2 on the CPU" in result.output
 
 
@@ -277,17 +283,3 @@ class TestRealNetwork:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             mask, _ = read_band(tmp_path / "104_mask.png")
         assert mask.shape == (1024, 1024) and set(np.unique(mask)) <= {0, 255}
-
-
-def test_progress_bars_track_files_and_windows():
-    from pathlib import Path
-
-    from roadseg.cli.predict import _Bars
-
-    bars = _Bars(2)
-    bars.window_progress(1, 4)
-    bars.window_progress(3, 4)
-    assert (bars.windows.n, bars.windows.total) == (4, 4)
-    bars.file_done(Path("a.tif"))
-    assert bars.files.n == 1 and bars.windows.n == 0
-    bars.close()

@@ -13,9 +13,11 @@ from rasterio.errors import NotGeoreferencedWarning
 
 import roadseg.io.raster_read as raster_read
 from roadseg.errors import BadInputError
+from roadseg.inference.options import OutputOptions, PredictOptions
 from roadseg.inference.predict import output_paths, pending_outputs, predict_array, predict_file, predict_files
 from roadseg.inference.tta import tta_transforms
 from roadseg.inference.windows import window_slices
+from roadseg.io.raster_read import ImageScaling
 from roadseg.io.raster_write import MASK_NODATA, decode_prob_uint8
 from roadseg.model.convention import ZOO_CONVENTION, InputConvention
 from tests.helpers_predict import TRANSFORM, UTM, random_rgb, read_band, write_raster
@@ -47,14 +49,14 @@ class TestPredictArray:
     @pytest.mark.parametrize("tta", ["none", "flip", "d4"])
     def test_pointwise_predictor_exact(self, tta):
         image = np.random.default_rng(0).integers(0, 256, (70, 50, 3), dtype=np.uint8)
-        out = predict_array(pointwise, image, window=32, overlap=0.3, tta=tta)
+        out = predict_array(pointwise, image, PredictOptions(window=32, overlap=0.3, tta=tta))
         np.testing.assert_allclose(out, expected_prob(image), atol=1e-6)
 
     def test_model_convention_and_batch_size_are_used(self):
         rgb_order = InputConvention("RGB", 1 / 255, 0.0)
         model = FakeModel(rgb_order, batch_size=16)
         image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        out = predict_array(model, image, window=32, overlap=0.0, tta="d4")
+        out = predict_array(model, image, PredictOptions(window=32, overlap=0.0, tta="d4"))
         np.testing.assert_allclose(out, expected_prob(image, rgb_order), atol=1e-6)
         assert model.calls == [16, 16]  # 2 windows x 8 variants per call
         assert not np.allclose(out, expected_prob(image))
@@ -63,13 +65,13 @@ class TestPredictArray:
         image = np.full((40, 40, 3), 200, np.uint8)
         valid = np.ones((40, 40), bool)
         valid[:10] = False
-        out = predict_array(pointwise, image, valid=valid, window=32, tta="none")
+        out = predict_array(pointwise, image, PredictOptions(window=32, tta="none"), valid=valid)
         assert np.isnan(out[:10]).all() and np.isfinite(out[10:]).all()
 
     @pytest.mark.parametrize("shape", [(20, 30), (20, 30, 1)])
     def test_single_band_is_repeated(self, shape):
         image = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
-        out = predict_array(pointwise, image, window=32, tta="none")
+        out = predict_array(pointwise, image, PredictOptions(window=32, tta="none"))
         rgb = np.repeat(image.reshape(20, 30, 1), 3, axis=2)
         np.testing.assert_allclose(out, expected_prob(rgb), atol=1e-6)
 
@@ -89,20 +91,21 @@ class TestOutputPaths:
         ("scene.tiff", "scene_mask.tif", "scene_prob.tif"),
     ])
     def test_names(self, tmp_path, name, mask, prob):
-        paths = output_paths(tmp_path / "in" / name, tmp_path / "out", save_prob=True)
+        paths = output_paths(tmp_path / "in" / name, tmp_path / "out", OutputOptions(save_prob=True))
         assert (paths.mask, paths.prob) == (tmp_path / "out" / mask, tmp_path / "out" / prob)
-        assert output_paths(name, tmp_path, save_prob=False).prob is None
+        assert output_paths(name, tmp_path, OutputOptions(save_prob=False)).prob is None
 
     def test_preview_names(self, tmp_path):
-        assert output_paths("in/104_sat.jpg", tmp_path, preview=True).preview == tmp_path / "104_preview.png"
-        assert output_paths("in/scene.tif", tmp_path, preview=True).wanted() == [
+        assert output_paths("in/104_sat.jpg", tmp_path,
+                            OutputOptions(preview=True)).preview == tmp_path / "104_preview.png"
+        assert output_paths("in/scene.tif", tmp_path, OutputOptions(preview=True)).wanted() == [
             tmp_path / "scene_mask.tif", tmp_path / "scene_preview.png"]
         assert output_paths("in/scene.tif", tmp_path).preview is None
 
     def test_pending(self, tmp_path):
         (tmp_path / "a_mask.tif").touch()
-        assert pending_outputs("a.tif", tmp_path, save_prob=True) == [tmp_path / "a_prob.tif"]
-        assert len(pending_outputs("a.tif", tmp_path, save_prob=True, overwrite=True)) == 2
+        assert pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True)) == [tmp_path / "a_prob.tif"]
+        assert len(pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True, overwrite=True))) == 2
 
 
 @pytest.fixture
@@ -118,7 +121,8 @@ class TestPredictFile:
     def test_geotiff_mask_and_prob(self, tmp_path, scene):
         path, data = scene
         out = tmp_path / "out"
-        result = predict_file(pointwise, path, out, window=64, overlap=0.25, tta="flip", save_prob=True)
+        result = predict_file(pointwise, path, out, PredictOptions(window=64, overlap=0.25, tta="flip"),
+                              output=OutputOptions(save_prob=True))
         assert result.outputs == [out / "scene_mask.tif", out / "scene_prob.tif"] and not result.skipped
         assert (result.height, result.width) == (300, 260)
         mask, profile = read_band(out / "scene_mask.tif")
@@ -138,7 +142,8 @@ class TestPredictFile:
         path, _ = scene
         model = FakeModel(ZOO_CONVENTION)
         model.weights_label, model.arch = "runs/smoke/best.ckpt (SMOKE model)", "dlinknet34"
-        predict_file(model, path, tmp_path, window=64, tta="none", threshold=0.4, save_prob=True)
+        predict_file(model, path, tmp_path, PredictOptions(window=64, tta="none", threshold=0.4),
+                     output=OutputOptions(save_prob=True))
         for name in ("scene_mask.tif", "scene_prob.tif"):
             with rasterio.open(tmp_path / name) as dataset:
                 tags = dataset.tags()
@@ -157,15 +162,15 @@ class TestPredictFile:
             return pointwise(batch)
 
         path = write_raster(tmp_path / "half.tif", data, nodata=0)
-        result = predict_file(recording, path, tmp_path / "out", window=64, overlap=0.0, tta="none")
+        result = predict_file(recording, path, tmp_path / "out", PredictOptions(window=64, overlap=0.0, tta="none"))
         assert (result.windows_run, result.windows_skipped) == (1, 1) and sum(calls) == 1
         mask, _ = read_band(tmp_path / "out" / "half_mask.tif")
         assert (mask[:, :64] == 255).all() and (mask[:, 64:] != 255).all()
 
     def test_uint8_prob_and_threshold(self, tmp_path, scene):
         path, data = scene
-        predict_file(pointwise, path, tmp_path, window=64, tta="none", save_prob=True, prob_dtype="uint8",
-                     threshold=0.9)
+        predict_file(pointwise, path, tmp_path, PredictOptions(window=64, tta="none", threshold=0.9),
+                     output=OutputOptions(save_prob=True, prob_dtype="uint8"))
         prob, profile = read_band(tmp_path / "scene_prob.tif")
         mask, _ = read_band(tmp_path / "scene_mask.tif")
         assert profile["dtype"] == "uint8" and profile["nodata"] == 255
@@ -179,7 +184,8 @@ class TestPredictFile:
 
     def test_cog(self, tmp_path, scene):
         path, _ = scene
-        predict_file(pointwise, path, tmp_path / "out", window=64, tta="none", save_prob=True, cog=True)
+        predict_file(pointwise, path, tmp_path / "out", PredictOptions(window=64, tta="none"),
+                     output=OutputOptions(save_prob=True, cog=True))
         for name in ("scene_mask.tif", "scene_prob.tif"):
             with rasterio.open(tmp_path / "out" / name) as dataset:
                 assert dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
@@ -195,12 +201,14 @@ class TestPredictFile:
         def failing(batch):
             raise AssertionError("the model must not run when every output exists")
 
-        result = predict_file(failing, path, out, window=64)
+        result = predict_file(failing, path, out, PredictOptions(window=64))
         assert result.skipped == [out / "scene_mask.tif"] and result.outputs == []
-        result = predict_file(pointwise, path, out, window=64, tta="none", save_prob=True)
+        result = predict_file(pointwise, path, out, PredictOptions(window=64, tta="none"),
+                              output=OutputOptions(save_prob=True))
         assert result.outputs == [out / "scene_prob.tif"] and result.skipped == [out / "scene_mask.tif"]
         assert (out / "scene_mask.tif").read_text() == "old"
-        result = predict_file(pointwise, path, out, window=64, tta="none", overwrite=True)
+        result = predict_file(pointwise, path, out, PredictOptions(window=64, tta="none"),
+                              output=OutputOptions(overwrite=True))
         assert result.outputs == [out / "scene_mask.tif"]
         assert read_band(out / "scene_mask.tif")[0].shape == (300, 260)
 
@@ -214,8 +222,8 @@ class TestPredictFile:
             return pointwise(batch)
 
         with pytest.raises(RuntimeError, match="device lost"):
-            predict_file(dies_later, path, tmp_path / "out", window=64, tta="none", save_prob=True,
-                         cog=True, batch_size=1)
+            predict_file(dies_later, path, tmp_path / "out", PredictOptions(window=64, tta="none", batch_size=1),
+                         output=OutputOptions(save_prob=True, cog=True))
         assert list((tmp_path / "out").iterdir()) == []
 
     def test_large_raster_is_read_in_windows(self, tmp_path, monkeypatch):
@@ -229,13 +237,14 @@ class TestPredictFile:
             return original(self, y, x, height, width)
 
         monkeypatch.setattr(raster_read.RasterSource, "read_region", spy)
-        predict_file(pointwise, path, tmp_path / "out", window=64, tta="none")
+        predict_file(pointwise, path, tmp_path / "out", PredictOptions(window=64, tta="none"))
         assert reads and max(h * w for h, w in reads) == 64 * 64
 
     def test_plain_image_gives_png_mask(self, tmp_path):
         data = random_rgb(100, 120)
         path = write_raster(tmp_path / "7_sat.png", data, crs=None, driver="PNG")
-        result = predict_file(pointwise, path, tmp_path / "out", window=64, tta="d4", save_prob=True)
+        result = predict_file(pointwise, path, tmp_path / "out", PredictOptions(window=64, tta="d4"),
+                              output=OutputOptions(save_prob=True))
         assert [p.name for p in result.outputs] == ["7_mask.png", "7_prob.tif"]
         mask, profile = read_band(tmp_path / "out" / "7_mask.png")
         assert profile["driver"] == "PNG" and mask.shape == (100, 120) and set(np.unique(mask)) == {0, 255}
@@ -247,7 +256,7 @@ class TestPredictFile:
     def test_progress_counts_every_window(self, tmp_path, scene):
         path, _ = scene
         reports = []
-        predict_file(pointwise, path, tmp_path, window=64, overlap=0.5, tta="none",
+        predict_file(pointwise, path, tmp_path, PredictOptions(window=64, overlap=0.5, tta="none"),
                      progress=lambda done, total: reports.append((done, total)))
         total = len(window_slices((300, 260), 64, 0.5))
         assert {t for _, t in reports} == {total} and sum(d for d, _ in reports) == total
@@ -257,7 +266,8 @@ class TestPredictFile:
 
         path, data = scene
         out = tmp_path / "out"
-        result = predict_file(pointwise, path, out, window=64, tta="none", preview=True)
+        result = predict_file(pointwise, path, out, PredictOptions(window=64, tta="none"),
+                              output=OutputOptions(preview=True))
         assert result.outputs == [out / "scene_mask.tif", out / "scene_preview.png"]
         assert result.preview == out / "scene_preview.png"
         mask, _ = read_band(out / "scene_mask.tif")
@@ -277,7 +287,8 @@ class TestPredictFile:
     def test_bands_option_reaches_the_reader(self, tmp_path):
         data = random_rgb(40, 40)
         path = write_raster(tmp_path / "a.tif", data)
-        predict_file(pointwise, path, tmp_path / "o1", window=64, tta="none", save_prob=True, bands=(3, 2, 1))
+        predict_file(pointwise, path, tmp_path / "o1", PredictOptions(window=64, tta="none"),
+                     scaling=ImageScaling(bands=(3, 2, 1)), output=OutputOptions(save_prob=True))
         prob, _ = read_band(tmp_path / "o1" / "a_prob.tif")
         np.testing.assert_allclose(prob, expected_prob(np.transpose(data[::-1], (1, 2, 0))), atol=1e-6)
 
@@ -313,8 +324,8 @@ class TestPredictFiles:
         good, bad = _bad_inputs(tmp_path / "in")
         out = tmp_path / "out"
         seen = []
-        batch = predict_files(pointwise, [*bad, good], out, on_file=lambda p, r, e: seen.append((p, e)),
-                              window=64, tta="none")
+        batch = predict_files(pointwise, [*bad, good], out, PredictOptions(window=64, tta="none"), on_file=lambda p,
+                              r, e: seen.append((p, e)))
         assert [r.input for r in batch.results] == [good]
         assert {path for path, _ in batch.failed} == set(bad)
         for path, reason in batch.failed:
@@ -327,23 +338,25 @@ class TestPredictFiles:
 
     def test_too_few_bands(self, tmp_path):
         path = write_raster(tmp_path / "pan.tif", random_rgb(20, 20)[:1])
-        batch = predict_files(pointwise, [path], tmp_path / "out", bands=(3, 2, 1), window=64)
+        batch = predict_files(pointwise, [path], tmp_path / "out", PredictOptions(window=64),
+                              scaling=ImageScaling(bands=(3, 2, 1)))
         assert "pan.tif: has 1 band(s) but band 3 was asked for" in batch.failed[0][1]
 
     def test_unwritable_output_directory(self, tmp_path):
         path = write_raster(tmp_path / "a.tif", random_rgb(20, 20))
         blocker = tmp_path / "file"
         blocker.write_text("a file where the output folder should be")
-        batch = predict_files(pointwise, [path], blocker / "out", window=64)
+        batch = predict_files(pointwise, [path], blocker / "out", PredictOptions(window=64))
         assert "cannot create output directory" in batch.failed[0][1]
         with pytest.raises(BadInputError, match="cannot create output directory"):
-            predict_file(pointwise, path, blocker / "out", window=64)
+            predict_file(pointwise, path, blocker / "out", PredictOptions(window=64))
 
 
 class TestRealData:
     def test_landsat_keeps_georeferencing_and_nodata(self, shared_data, tmp_path):
         path = shared_data / "landsat-rgb" / "RGB.byte.tif"
-        result = predict_file(pointwise, path, tmp_path, window=128, tta="flip", save_prob=True)
+        result = predict_file(pointwise, path, tmp_path, PredictOptions(window=128, tta="flip"),
+                              output=OutputOptions(save_prob=True))
         mask, profile = read_band(tmp_path / "RGB.byte_mask.tif")
         prob, _ = read_band(tmp_path / "RGB.byte_prob.tif")
         with rasterio.open(path) as dataset:
@@ -357,7 +370,7 @@ class TestRealData:
 
     def test_spacenet_panchromatic_uint16(self, shared_data, tmp_path):
         path = shared_data / "spacenet-vegas-pan" / "road_mask_input.tif"
-        predict_file(pointwise, path, tmp_path, window=512, tta="none")
+        predict_file(pointwise, path, tmp_path, PredictOptions(window=512, tta="none"))
         mask, profile = read_band(tmp_path / "road_mask_input_mask.tif")
         with rasterio.open(path) as dataset:
             assert profile["crs"] == dataset.crs and profile["transform"] == dataset.transform
@@ -368,7 +381,7 @@ class TestRealData:
 
     def test_deepglobe_samples_give_png_masks(self, shared_data, tmp_path):
         paths = sorted((shared_data / "deepglobe" / "train").glob("*_sat.jpg"))[:2]
-        batch = predict_files(pointwise, paths, tmp_path, window=1024, tta="none")
+        batch = predict_files(pointwise, paths, tmp_path, PredictOptions(window=1024, tta="none"))
         assert not batch.failed
         for path in paths:
             ident = path.name[:-len("_sat.jpg")]

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roadseg.inference.blending import Blend
-from roadseg.inference.sliding import ArraySource, SlidingStats, predict_rows, predict_windows
+from roadseg.inference.options import PredictOptions
+from roadseg.inference.predict import predict_array
+from roadseg.inference.sliding import ArraySource, SlidingStats, predict_rows
 from roadseg.inference.tta import TTA, tta_transforms
 from roadseg.inference.windows import window_grid
 from roadseg.model.convention import ZOO_CONVENTION
@@ -33,14 +35,14 @@ class TestExactStitching:
     def test_pointwise_predictor_comes_back(self, height, width, window, overlap, blend, tta, batch_size,
                                             seed):
         image = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-        out = predict_windows(image, pointwise, to_network, window=window, overlap=overlap, blend=blend,
-                              tta=tta, batch_size=batch_size)
+        out = predict_array(pointwise, image, PredictOptions(window=window, overlap=overlap, blend=blend, tta=tta,
+                                                             batch_size=batch_size))
         assert out.shape == (height, width) and out.dtype == np.float32
         np.testing.assert_allclose(out, expected(image), rtol=0, atol=1e-6)
 
     def test_single_window_is_bit_exact(self):
         image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        out = predict_windows(image, pointwise, to_network, window=32, overlap=0.0, tta="none")
+        out = predict_array(pointwise, image, PredictOptions(window=32, overlap=0.0, tta="none"))
         np.testing.assert_array_equal(out, expected(image))
 
     def test_position_dependent_predictor_is_blended_not_copied(self):
@@ -51,8 +53,8 @@ class TestExactStitching:
             return np.stack([np.full(batch.shape[2:], next(values), np.float32) for _ in batch])
 
         image = np.zeros((20, 40, 3), np.uint8)
-        out = predict_windows(image, per_window, to_network, window=20, overlap=0.5, tta="none",
-                              batch_size=1, blend="constant")
+        out = predict_array(per_window, image, PredictOptions(window=20, overlap=0.5, blend="constant", tta="none",
+                                                              batch_size=1))
         # columns 10..19 are covered by windows 1 and 2 (values v0, v1) -> their plain mean
         v = np.linspace(0.1, 0.9, 50)
         np.testing.assert_allclose(out[:, 0:10], v[0], rtol=1e-6)
@@ -62,8 +64,8 @@ class TestExactStitching:
 class TestStreaming:
     def test_rows_come_in_order_and_band_stays_small(self):
         image = np.random.default_rng(2).integers(0, 256, (150, 40, 3), dtype=np.uint8)
-        blocks = list(predict_rows(ArraySource(image), pointwise, to_network, window=32, overlap=0.25,
-                                   tta="none"))
+        blocks = list(predict_rows(ArraySource(image), pointwise, to_network,
+                                   PredictOptions(window=32, overlap=0.25, tta="none")))
         starts = [block.row for block in blocks]
         heights = [block.prob.shape[0] for block in blocks]
         assert starts == list(np.cumsum([0] + heights[:-1]))
@@ -79,8 +81,8 @@ class TestStreaming:
 
         image = np.zeros((64, 96, 3), np.uint8)
         stats = SlidingStats()
-        list(predict_rows(ArraySource(image), counting, to_network, window=32, overlap=0.0, tta="d4",
-                          batch_size=16, stats=stats))
+        options = PredictOptions(window=32, overlap=0.0, tta="d4", batch_size=16)
+        list(predict_rows(ArraySource(image), counting, to_network, options, stats=stats))
         # 2 rows x 3 columns of windows; 16 // 8 = 2 windows (16 inputs) per call, 3 columns -> 2 + 1
         assert calls == [16, 8, 16, 8]
         assert stats.windows_run == 6 and stats.predictor_calls == 4 and stats.windows_skipped == 0
@@ -99,8 +101,9 @@ class TestStreaming:
         stats = SlidingStats()
         progress = []
         out = np.full((64, 64), -5.0, np.float32)
-        for block in predict_rows(ArraySource(image, valid), recording, to_network, window=32,
-                                  overlap=0.0, tta="none", stats=stats, progress=progress.append):
+        options = PredictOptions(window=32, overlap=0.0, tta="none")
+        for block in predict_rows(ArraySource(image, valid), recording, to_network, options, stats=stats,
+                                  progress=progress.append):
             out[block.row:block.row + block.prob.shape[0]] = block.prob
             np.testing.assert_array_equal(block.valid, valid[block.row:block.row + block.prob.shape[0]])
         assert stats.windows_run == 1 and stats.windows_skipped == 3 and sum(seen) == 1
@@ -111,7 +114,7 @@ class TestStreaming:
     def test_image_is_not_modified(self):
         image = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
         before = image.copy()
-        predict_windows(image, pointwise, to_network, window=16, overlap=0.5)
+        predict_array(pointwise, image, PredictOptions(window=16, overlap=0.5))
         np.testing.assert_array_equal(image, before)
 
     def test_wrong_predictor_shape_is_reported(self):
@@ -119,7 +122,7 @@ class TestStreaming:
             return batch[:, 0, :4, :4]
 
         with pytest.raises(ValueError, match=r"returned shape \(1, 4, 4\) for 1 windows of 16x16"):
-            predict_windows(np.zeros((16, 16, 3), np.uint8), broken, to_network, window=16, tta="none")
+            predict_array(broken, np.zeros((16, 16, 3), np.uint8), PredictOptions(window=16, tta="none"))
 
     @pytest.mark.parametrize("shape", [(0, 5, 3), (5, 5), (5, 5, 2)])
     def test_bad_images(self, shape):

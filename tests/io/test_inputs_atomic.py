@@ -62,7 +62,7 @@ def test_atomic_output_renames_on_success_and_cleans_up_on_error(tmp_path):
         assert temp.parent == target.parent and temp.suffix == ".tif" and temp.name.startswith(".")
         temp.write_bytes(b"done")
     assert target.read_bytes() == b"done"
-    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"), atomic_output(target):
+    with pytest.raises(OutputExistsError, match="already exists; pass `overwrite`"), atomic_output(target):
         pass
     with pytest.raises(RuntimeError), atomic_output(tmp_path / "failed.tif") as temp:
         temp.write_bytes(b"half")

@@ -8,8 +8,9 @@ from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
 from roadseg.errors import BadInputError, OutputExistsError
-from roadseg.io.mosaic import group_tiles, mosaic_masks, stitch_paths
-from roadseg.io.raster_write import OutputGrid, encode_prob, open_prob_writer
+from roadseg.io.grid import RasterGrid
+from roadseg.io.mosaic import StitchOptions, group_tiles, mosaic_masks, stitch
+from roadseg.io.raster_write import encode_prob, open_prob_writer
 
 UTM = CRS.from_epsg(32611)
 
@@ -48,14 +49,14 @@ EXPECTED = np.array([
 
 class TestMasks:
     def test_overlap_road_wins_and_nodata_loses(self, two_masks, tmp_path):
-        result = stitch_paths(two_masks, tmp_path / "m.tif")
+        result = stitch(two_masks, tmp_path / "m.tif")
         values, transform, nodata = read(tmp_path / "m.tif")
         np.testing.assert_array_equal(values, EXPECTED)
         assert transform == Affine(1, 0, 600000, 0, -1, 4000000) and nodata == 255
         assert (result.width, result.height, result.kind) == (9, 4, "mask")
 
     def test_vrt_gives_the_same_pixels(self, two_masks, tmp_path):
-        stitch_paths(two_masks, tmp_path / "m.vrt", vrt=True)
+        stitch(two_masks, tmp_path / "m.vrt", StitchOptions(vrt=True))
         values, transform, nodata = read(tmp_path / "m.vrt")
         np.testing.assert_array_equal(values, EXPECTED)
         assert nodata == 255
@@ -66,13 +67,13 @@ class TestMasks:
         b = np.zeros((4, 4), np.uint8)
         paths = [write_tif(tmp_path / "a.tif", a, nodata=None), write_tif(tmp_path / "b.tif", b, left=600002.0,
                                                                              nodata=None)]
-        stitch_paths(paths, tmp_path / "m.tif")
+        stitch(paths, tmp_path / "m.tif")
         values, _, _ = read(tmp_path / "m.tif")
         np.testing.assert_array_equal(values[1], [1, 1, 1, 1, 0, 0])
         assert set(np.unique(values)) == {0, 1}
 
     def test_small_blocks_give_the_same_mosaic(self, two_masks, tmp_path):
-        stitch_paths(two_masks, tmp_path / "m.tif", block=2)
+        stitch(two_masks, tmp_path / "m.tif", StitchOptions(block=2))
         np.testing.assert_array_equal(read(tmp_path / "m.tif")[0], EXPECTED)
 
     def test_in_memory_mosaic_matches(self, two_masks):
@@ -82,8 +83,8 @@ class TestMasks:
 
     def test_refuses_existing_output(self, two_masks, tmp_path):
         (tmp_path / "m.tif").write_text("x")
-        with pytest.raises(OutputExistsError, match="--overwrite"):
-            stitch_paths(two_masks, tmp_path / "m.tif")
+        with pytest.raises(OutputExistsError, match="`overwrite`"):
+            stitch(two_masks, tmp_path / "m.tif")
 
 
 def test_probabilities_are_averaged(tmp_path):
@@ -92,7 +93,7 @@ def test_probabilities_are_averaged(tmp_path):
     b = np.full((3, 4), 0.6, np.float32)
     paths = [write_tif(tmp_path / "a.tif", a, nodata=np.nan), write_tif(tmp_path / "b.tif", b, left=600002.0,
                                                                        nodata=np.nan)]
-    stitch_paths(paths, tmp_path / "p.tif")
+    stitch(paths, tmp_path / "p.tif")
     values, _, _ = read(tmp_path / "p.tif")
     assert np.isnan(values[:, 0]).all()
     np.testing.assert_allclose(values[0, 1:], [0.2, 0.4, 0.4, 0.6, 0.6], rtol=1e-6)
@@ -102,28 +103,28 @@ class TestRefusals:
     def test_different_crs(self, tmp_path):
         a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
         b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), crs=CRS.from_epsg(32612))
-        with pytest.raises(BadInputError, match="b.tif.*CRS.*--crs and --res"):
-            stitch_paths([a, b], tmp_path / "m.tif")
+        with pytest.raises(BadInputError, match="b.tif.*CRS.*`crs` and `res`"):
+            stitch([a, b], tmp_path / "m.tif")
         assert not (tmp_path / "m.tif").exists()
 
     def test_different_pixel_size(self, tmp_path):
         a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
         b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), res=2.0)
         with pytest.raises(BadInputError, match="b.tif.*pixel size"):
-            stitch_paths([a, b], tmp_path / "m.tif")
+            stitch([a, b], tmp_path / "m.tif")
 
     def test_shifted_grid(self, tmp_path):
         a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
         b = write_tif(tmp_path / "b.tif", np.zeros((4, 4), np.uint8), left=600002.5)
         with pytest.raises(BadInputError, match="b.tif.*grid"):
-            stitch_paths([a, b], tmp_path / "m.tif")
+            stitch([a, b], tmp_path / "m.tif")
 
     def test_masks_and_probabilities_mixed(self, tmp_path):
         a = write_tif(tmp_path / "a.tif", np.zeros((4, 4), np.uint8))
         a2 = write_tif(tmp_path / "a2.tif", np.zeros((4, 4), np.uint8), left=600004.0)
         b = write_uint8_prob(tmp_path / "b.tif", np.zeros((4, 4), np.float32), left=600008.0)
         with pytest.raises(BadInputError) as caught:
-            stitch_paths([a, a2, b], tmp_path / "m.tif")
+            stitch([a, a2, b], tmp_path / "m.tif")
         message = str(caught.value)
         assert message == f"{a}: a mask, but {b} is a probability map; stitch each kind separately"
         assert "a2.tif" not in message and "\n" not in message
@@ -134,13 +135,13 @@ class TestRefusals:
                 rasterio.open(png, "w", driver="PNG", width=4, height=4, count=1, dtype="uint8") as dst:
             dst.write(np.zeros((4, 4), np.uint8), 1)
         with pytest.raises(BadInputError, match="x.png.*georeferencing"):
-            stitch_paths([png], tmp_path / "m.tif")
+            stitch([png], tmp_path / "m.tif")
 
     def test_not_a_raster(self, tmp_path):
         bad = tmp_path / "bad.tif"
         bad.write_text("not a tiff")
         with pytest.raises(BadInputError, match="bad.tif.*not a readable raster"):
-            stitch_paths([bad], tmp_path / "m.tif")
+            stitch([bad], tmp_path / "m.tif")
 
 
 
@@ -151,8 +152,8 @@ def test_resamples_different_pixel_sizes_with_crs_and_res(tmp_path):
     b[40:44, :] = 1  # the same road at 0.5 m pixels, in the tile to the east
     paths = [write_tif(tmp_path / "a.tif", a), write_tif(tmp_path / "b.tif", b, left=600040.0, res=0.5)]
     with pytest.raises(BadInputError, match="pixel size"):
-        stitch_paths(paths, tmp_path / "refused.tif")
-    result = stitch_paths(paths, tmp_path / "m.tif", crs="EPSG:32611", res=2.0)
+        stitch(paths, tmp_path / "refused.tif")
+    result = stitch(paths, tmp_path / "m.tif", StitchOptions(crs="EPSG:32611", res=2.0))
     values, transform, _ = read(tmp_path / "m.tif")
     assert result.reprojected and transform == Affine(2, 0, 600000, 0, -2, 4000000)
     assert values.shape == (20, 40)
@@ -189,13 +190,13 @@ def test_mosaic_matches_a_numpy_reference(tmp_path_factory, tiles, block):
         road[r - top:r - top + v.shape[0], c - left:c - left + v.shape[1]] |= v == 1
         valid[r - top:r - top + v.shape[0], c - left:c - left + v.shape[1]] |= v != 255
     expected = np.where(valid, road.astype(np.uint8), 255)
-    stitch_paths(paths, folder / "m.tif", block=block, mask_format="predict")
+    stitch(paths, folder / "m.tif", StitchOptions(block=block, mask_format="predict"))
     np.testing.assert_array_equal(read(folder / "m.tif")[0], expected)
 
 
 def write_uint8_prob(path, prob, *, left=600000.0, top=4000000.0):
     """A probability map as predict writes it with --prob-dtype uint8 (tagged, scale 1/254)."""
-    writer = open_prob_writer(path, OutputGrid(prob.shape[0], prob.shape[1], UTM, Affine(1, 0, left, 0, -1, top)),
+    writer = open_prob_writer(path, RasterGrid(prob.shape[0], prob.shape[1], UTM, Affine(1, 0, left, 0, -1, top)),
                               "uint8")
     writer.write(0, encode_prob(np.nan_to_num(prob), ~np.isnan(prob), "uint8"))
     writer.close()
@@ -236,8 +237,8 @@ def test_probability_mosaic_and_vrt_are_the_mean(tmp_path_factory, tiles, as_uin
             paths.append(write_tif(folder / f"t{i}.tif", prob, left=left, top=top, nodata=np.nan))
         placed.append((row, col, prob))
     expected = mean_reference(placed)
-    result = stitch_paths(paths, folder / "m.tif", block=4)
-    vrt = stitch_paths(paths, folder / "m.vrt", vrt=True)
+    result = stitch(paths, folder / "m.tif", StitchOptions(block=4))
+    vrt = stitch(paths, folder / "m.vrt", StitchOptions(vrt=True))
     assert result.kind == vrt.kind == "probability"
     for name in ("m.tif", "m.vrt"):
         values = read(folder / name)[0]
@@ -257,11 +258,11 @@ def test_probability_tiles_are_averaged_before_thresholding(tmp_path):
 def test_uint8_probability_maps_are_not_read_as_masks(tmp_path):
     a = write_uint8_prob(tmp_path / "a.tif", np.full((2, 4), 0.8, np.float32))
     b = write_uint8_prob(tmp_path / "b.tif", np.full((2, 4), 0.2, np.float32), left=600002.0)
-    result = stitch_paths([a, b], tmp_path / "m.tif")
+    result = stitch([a, b], tmp_path / "m.tif")
     values = read(tmp_path / "m.tif")[0]
     assert result.kind == "probability"
     np.testing.assert_allclose(values[0], [0.8, 0.8, 0.5, 0.5, 0.2, 0.2], atol=1 / 254)
-    with pytest.raises(BadInputError, match="a.tif.*--threshold"):
+    with pytest.raises(BadInputError, match="a.tif.*`threshold`"):
         mosaic_masks([a, b])
 
 
@@ -279,8 +280,8 @@ def test_reprojected_vrt_matches_the_reprojected_geotiff(tmp_path, kind):
         nodata = np.nan
     paths = [write_tif(tmp_path / "a.tif", a, nodata=nodata),
              write_tif(tmp_path / "b.tif", b, left=600030.0, top=3999990.0, res=0.5, nodata=nodata)]
-    geotiff = stitch_paths(paths, tmp_path / "m.tif", crs="EPSG:4326", res=2e-5)
-    vrt = stitch_paths(paths, tmp_path / "m.vrt", crs="EPSG:4326", res=2e-5, vrt=True)
+    geotiff = stitch(paths, tmp_path / "m.tif", StitchOptions(crs="EPSG:4326", res=2e-5))
+    vrt = stitch(paths, tmp_path / "m.vrt", StitchOptions(crs="EPSG:4326", res=2e-5, vrt=True))
     expected, transform, _ = read(tmp_path / "m.tif")
     values, vrt_transform, _ = read(tmp_path / "m.vrt")
     assert vrt.reprojected and transform == vrt_transform and values.shape == expected.shape
@@ -299,8 +300,8 @@ ZONE12 = CRS.from_epsg(32612)
 
 def vrt_and_geotiff(paths, folder, **options):
     """The pixels of the GeoTIFF mosaic and of the VRT mosaic of ``paths``, which must agree."""
-    stitch_paths(paths, folder / "m.tif", **options)
-    stitch_paths(paths, folder / "m.vrt", vrt=True, **options)
+    stitch(paths, folder / "m.tif", StitchOptions(**options))
+    stitch(paths, folder / "m.vrt", StitchOptions(vrt=True, **options))
     return read(folder / "m.tif")[0], read(folder / "m.vrt")[0]
 
 
@@ -360,8 +361,8 @@ class TestOutputAmongInputs:
 
     def test_vrt_does_not_reference_itself(self, two_masks, tmp_path):
         out = tmp_path / "m.vrt"
-        stitch_paths(two_masks, out, vrt=True)
-        result = stitch_paths([*two_masks, out], out, vrt=True, overwrite=True)
+        stitch(two_masks, out, StitchOptions(vrt=True))
+        result = stitch([*two_masks, out], out, StitchOptions(vrt=True, overwrite=True))
         assert result.inputs == [str(p) for p in two_masks] and "m.vrt" not in out.read_text()
         np.testing.assert_array_equal(read(out)[0], EXPECTED)
 
@@ -369,16 +370,16 @@ class TestOutputAmongInputs:
         a = write_tif(tmp_path / "a.tif", np.full((2, 2), 0.2, np.float32), nodata=np.nan)
         b = write_tif(tmp_path / "b.tif", np.full((2, 2), 0.6, np.float32), left=600001.0, nodata=np.nan)
         out = tmp_path / "m.tif"
-        stitch_paths([a, b], out)
-        result = stitch_paths([a, b, tmp_path / "." / "m.tif"], out, overwrite=True)
+        stitch([a, b], out)
+        result = stitch([a, b, tmp_path / "." / "m.tif"], out, StitchOptions(overwrite=True))
         assert result.inputs == [str(a), str(b)]
         np.testing.assert_allclose(read(out)[0][0], [0.2, 0.4, 0.6], rtol=1e-6)  # not averaged with itself
 
     def test_only_the_output(self, two_masks, tmp_path):
         out = tmp_path / "m.vrt"
-        stitch_paths(two_masks, out, vrt=True)
+        stitch(two_masks, out, StitchOptions(vrt=True))
         with pytest.raises(BadInputError, match="m.vrt: the only input given is the output itself"):
-            stitch_paths([out], out, vrt=True, overwrite=True)
+            stitch([out], out, StitchOptions(vrt=True, overwrite=True))
 
 
 def truncated(path, array, **options):
@@ -402,5 +403,5 @@ def test_unreadable_pixels_are_one_error_naming_the_tile(tmp_path, case):
         if case == "in memory":
             mosaic_masks([good, bad])
         else:
-            stitch_paths([good, bad], tmp_path / "m.tif", vrt=case.endswith("vrt"), **options)
+            stitch([good, bad], tmp_path / "m.tif", StitchOptions(vrt=case.endswith("vrt"), **options))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tif", "t.tif"]

@@ -8,7 +8,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 
 from roadseg.errors import BadInputError
-from roadseg.io.raster_read import STATS_SIZE, RasterSource, Scale, default_bands
+from roadseg.io.raster_read import STATS_SIZE, ImageScaling, RasterSource, Scale, default_bands
 from tests.helpers_predict import TRANSFORM, UTM, random_rgb, write_raster
 
 
@@ -45,11 +45,11 @@ class TestWindows:
         data = random_rgb(8, 9)
         four = np.concatenate([data, data[:1] // 2])
         path = write_raster(tmp_path / "four.tif", four)
-        with RasterSource(path, bands=(4, 2, 1)) as source:
+        with RasterSource(path, ImageScaling(bands=(4, 2, 1))) as source:
             rgb, _ = source.read_window(0, 0, 8)
         np.testing.assert_array_equal(rgb[..., 0], four[3, :8, :8])
         np.testing.assert_array_equal(rgb[..., 2], four[0, :8, :8])
-        with RasterSource(path, bands=(2,)) as source:
+        with RasterSource(path, ImageScaling(bands=(2,))) as source:
             rgb, _ = source.read_window(0, 0, 8)
         assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == four[1, :8, :8]).all()
 
@@ -141,13 +141,13 @@ class TestScaling:
     def test_minmax_none_and_explicit_range(self, tmp_path):
         values = np.arange(1, 101, dtype=np.int16).reshape(1, 10, 10) * 10 - 300
         path = write_raster(tmp_path / "s.tif", values)
-        with RasterSource(path, scale=Scale.MINMAX) as source:
+        with RasterSource(path, ImageScaling(scale=Scale.MINMAX)) as source:
             rgb, _ = source.read_window(0, 0, 10)
         assert rgb.min() == 0 and rgb.max() == 255
-        with RasterSource(path, scale="none") as source:
+        with RasterSource(path, ImageScaling(scale="none")) as source:
             rgb, _ = source.read_window(0, 0, 10)
         np.testing.assert_array_equal(rgb[..., 0], np.clip(values[0], 0, 255))
-        with RasterSource(path, scale_range=(0, 510)) as source:
+        with RasterSource(path, ImageScaling(scale_range=(0, 510))) as source:
             rgb, _ = source.read_window(0, 0, 10)
         np.testing.assert_allclose(rgb[..., 1], np.clip(values[0] / 2, 0, 255))
 
@@ -216,11 +216,11 @@ class TestBadInputs:
     def test_too_few_bands(self, tmp_path):
         path = write_raster(tmp_path / "pan.tif", random_rgb(4, 4)[:1])
         with pytest.raises(BadInputError, match=r"pan.tif: has 1 band\(s\) but band 3 was asked for"):
-            RasterSource(path, bands=(3, 2, 1))
+            RasterSource(path, ImageScaling(bands=(3, 2, 1)))
 
     def test_bad_scale_range(self, tmp_path):
         with pytest.raises(ValueError, match="LOW < HIGH"):
-            RasterSource(write_raster(tmp_path / "a.tif", random_rgb(4, 4)), scale_range=(5, 5))
+            RasterSource(write_raster(tmp_path / "a.tif", random_rgb(4, 4)), ImageScaling(scale_range=(5, 5)))
 
 
 class TestRealData:

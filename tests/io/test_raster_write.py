@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import rasterio
 
+from roadseg.io.grid import RasterGrid
 from roadseg.io.raster_write import (
     MASK_NODATA,
     TILE,
+    BandEncoding,
     GeoTiffRowWriter,
-    OutputGrid,
     decode_prob_uint8,
     encode_mask,
     encode_prob,
@@ -53,7 +54,7 @@ class TestGeoTiff:
     @pytest.mark.parametrize("heights", [[300], [100, 100, 100], [1] * 300, [255, 2, 43]])
     def test_rows_in_any_blocking_and_georeferencing(self, tmp_path, heights):
         data = np.random.default_rng(0).integers(0, 2, (300, 270)).astype(np.uint8)
-        grid = OutputGrid(300, 270, UTM, TRANSFORM)
+        grid = RasterGrid(300, 270, UTM, TRANSFORM)
         path = tmp_path / "m.tif"
         _write_in_blocks(open_mask_writer(path, grid, png=False), data, heights)
         values, profile = read_band(path)
@@ -66,7 +67,7 @@ class TestGeoTiff:
         data = np.full((20, 30), 0.5, np.float32)
         data[0, 0] = np.nan
         path = tmp_path / "p.tif"
-        _write_in_blocks(open_prob_writer(path, OutputGrid(20, 30)), data, [20])
+        _write_in_blocks(open_prob_writer(path, RasterGrid(20, 30)), data, [20])
         values, profile = read_band(path)
         assert profile["dtype"] == "float32" and np.isnan(profile["nodata"]) and np.isnan(values[0, 0])
         assert profile["crs"] is None
@@ -74,7 +75,7 @@ class TestGeoTiff:
     @pytest.mark.parametrize("cog", [False, True])
     def test_outputs_say_what_they_hold(self, tmp_path, cog):
         """uint8 probabilities must not pass for masks: a content tag, and GDAL's scale for QGIS."""
-        grid = OutputGrid(300, 270, UTM, TRANSFORM)
+        grid = RasterGrid(300, 270, UTM, TRANSFORM)
         prob = np.random.default_rng(2).random((300, 270)).astype(np.float32)
         _write_in_blocks(open_prob_writer(tmp_path / "p.tif", grid, "uint8", cog=cog),
                          encode_prob(prob, np.ones(prob.shape, bool), "uint8"), [300])
@@ -87,14 +88,14 @@ class TestGeoTiff:
             assert dataset.tags()["ROADSEG_CONTENT"] == "mask" and dataset.scales == (1.0,)
 
     def test_rows_out_of_order_are_refused(self, tmp_path):
-        writer = GeoTiffRowWriter(tmp_path / "x.tif", OutputGrid(10, 10), "uint8", 255)
+        writer = GeoTiffRowWriter(tmp_path / "x.tif", RasterGrid(10, 10), BandEncoding("uint8", 255))
         writer.write(0, np.zeros((3, 10), np.uint8))
         with pytest.raises(ValueError, match="expected row 3, got 5"):
             writer.write(5, np.zeros((3, 10), np.uint8))
         writer.abort()
 
     def test_missing_rows_are_an_error(self, tmp_path):
-        writer = GeoTiffRowWriter(tmp_path / "x.tif", OutputGrid(10, 10), "uint8", 255)
+        writer = GeoTiffRowWriter(tmp_path / "x.tif", RasterGrid(10, 10), BandEncoding("uint8", 255))
         writer.write(0, np.zeros((3, 10), np.uint8))
         with pytest.raises(ValueError, match="3 of 10 rows were written"):
             writer.close()
@@ -102,7 +103,7 @@ class TestGeoTiff:
     def test_cog_has_overviews_and_no_leftovers(self, tmp_path):
         data = np.random.default_rng(1).random((1100, 900)).astype(np.float32)
         path = tmp_path / "p.tif"
-        _write_in_blocks(open_prob_writer(path, OutputGrid(1100, 900, UTM, TRANSFORM), cog=True), data,
+        _write_in_blocks(open_prob_writer(path, RasterGrid(1100, 900, UTM, TRANSFORM), cog=True), data,
                          [400, 400, 300])
         values, profile = read_band(path)
         np.testing.assert_array_equal(values, data)
@@ -116,7 +117,7 @@ class TestPng:
     def test_png_mask(self, tmp_path):
         data = np.where(np.random.default_rng(2).random((40, 50)) > 0.5, 255, 0).astype(np.uint8)
         path = tmp_path / "m.png"
-        _write_in_blocks(open_mask_writer(path, OutputGrid(40, 50), png=True), data, [25, 15])
+        _write_in_blocks(open_mask_writer(path, RasterGrid(40, 50), png=True), data, [25, 15])
         values, profile = read_band(path)
         assert profile["driver"] == "PNG" and profile["count"] == 1
         np.testing.assert_array_equal(values, data)

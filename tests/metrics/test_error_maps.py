@@ -92,7 +92,7 @@ class TestWrite:
     def test_refuses_to_overwrite(self, tmp_path):
         path = tmp_path / "a_errors.png"
         path.write_bytes(b"keep")
-        with pytest.raises(OutputExistsError, match="a_errors.png already exists; pass --overwrite"):
+        with pytest.raises(OutputExistsError, match="a_errors.png already exists; pass `overwrite`"):
             write_error_map(path, error_map(PRED, TRUTH))
         assert path.read_bytes() == b"keep"
         write_error_map(path, error_map(PRED, TRUTH), overwrite=True)

@@ -14,8 +14,10 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
 from roadseg.errors import BadInputError
+from roadseg.inference.options import PredictOptions
 from roadseg.metrics.error_maps import FN_COLOUR, FP_COLOUR, TP_COLOUR
 from roadseg.metrics.evaluate import (
+    ScoreOptions,
     collect_masks,
     evaluate_masks,
     mask_key,
@@ -143,7 +145,7 @@ class TestEvaluateMasks:
         for key, pred, truth in (("a", pred_a, truth_a), ("b", pred_b, truth_b)):
             write_png(tmp_path / "p" / f"{key}_mask.png", pred, channels=1)
             write_png(tmp_path / "t" / f"{key}_mask.png", truth)
-        result = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], slack=0)
+        result = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], ScoreOptions(slack=0))
         assert result.ok
         assert [image.name for image in result.images] == ["a", "b"]
         # a: tn 3, fp 1, fn 1, tp 1; b: tn 6
@@ -219,14 +221,14 @@ class TestEvaluateMasks:
         write_png(tmp_path / "p" / "x_mask.png", pred)
         write_png(tmp_path / "t" / "x_mask.png", truth)
         calls = []
-        result = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], error_maps=tmp_path / "maps",
+        result = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], ScoreOptions(error_maps=tmp_path / "maps"),
                                 progress=lambda done, total, name: calls.append((done, total, name)))
         assert calls == [(1, 1, "x")]
         path = result.images[0].error_map
         assert path == tmp_path / "maps" / "x_errors.png" and path.is_file()
-        again = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], error_maps=tmp_path / "maps")
+        again = evaluate_masks([tmp_path / "p"], [tmp_path / "t"], ScoreOptions(error_maps=tmp_path / "maps"))
         assert "x_errors.png already exists" in again.problems[0].message
-        assert evaluate_masks([tmp_path / "p"], [tmp_path / "t"], error_maps=tmp_path / "maps",
+        assert evaluate_masks([tmp_path / "p"], [tmp_path / "t"], ScoreOptions(error_maps=tmp_path / "maps"),
                               overwrite=True).ok
 
 
@@ -267,14 +269,14 @@ class TestDeepGlobe:
 
     @pytest.mark.parametrize("shift", [(1, 0), (2, 1)])
     def test_against_a_shifted_copy(self, deepglobe_dirs, shift):
-        result = evaluate_masks([deepglobe_dirs[shift]], [deepglobe_dirs["truth"]], slack=3)
+        result = evaluate_masks([deepglobe_dirs[shift]], [deepglobe_dirs["truth"]], ScoreOptions(slack=3))
         assert result.ok
         assert result.scores.road_iou < 0.95
         assert result.scores.relaxed_precision > 0.99
         assert result.scores.relaxed_recall > 0.99
         # the background dominates: the zoo's iou and acc barely move
         assert result.scores.iou > 0.99 and result.scores.acc > 0.99
-        strict = evaluate_masks([deepglobe_dirs[shift]], [deepglobe_dirs["truth"]], slack=0)
+        strict = evaluate_masks([deepglobe_dirs[shift]], [deepglobe_dirs["truth"]], ScoreOptions(slack=0))
         assert strict.scores.relaxed_precision == pytest.approx(strict.scores.precision)
 
     def test_two_pixel_shift_is_worse_than_one(self, deepglobe_dirs):
@@ -283,7 +285,7 @@ class TestDeepGlobe:
         assert two < one < 1
 
     def test_error_maps_over_the_imagery(self, deepglobe_dirs, tmp_path):
-        result = evaluate_masks([deepglobe_dirs[(2, 1)]], [deepglobe_dirs["truth"]], error_maps=tmp_path)
+        result = evaluate_masks([deepglobe_dirs[(2, 1)]], [deepglobe_dirs["truth"]], ScoreOptions(error_maps=tmp_path))
         assert sorted(p.name for p in tmp_path.iterdir()) == [f"{key}_errors.png" for key in DEEPGLOBE_IDS]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -318,7 +320,7 @@ class TestPredictAndEvaluate:
         (data / "b_sat.png").write_text("not an image")
         write_png(data / "b_mask.png", road)
         before = digest(data.iterdir())
-        result = predict_and_evaluate(self.bright_is_road, data, out, tta="none", window=32)
+        result = predict_and_evaluate(self.bright_is_road, data, out, PredictOptions(window=32, tta="none"))
         assert [image.name for image in result.images] == ["a"]
         assert result.images[0].scores.road_iou == 1.0
         names = [problem.name for problem in result.problems]
@@ -339,7 +341,7 @@ class TestPredictAndEvaluate:
         if not scene.is_file():
             pytest.skip(f"{scene} not found")
         out = tmp_path / "out"
-        predict_file(self.bright_is_road, scene, out, tta="none", window=256)
+        predict_file(self.bright_is_road, scene, out, PredictOptions(window=256, tta="none"))
         predicted = out / "RGB.byte_mask.tif"
         with rasterio.open(predicted) as dataset:
             values, profile = dataset.read(1), dataset.profile

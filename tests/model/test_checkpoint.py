@@ -12,7 +12,7 @@ pytestmark = pytest.mark.mindspore
 from roadseg.errors import WeightsError  # noqa: E402
 from roadseg.model.checkpoint import load_into, read_checkpoint, save_checkpoint  # noqa: E402
 from roadseg.model.convention import InputConvention  # noqa: E402
-from roadseg.model.loaded import load_model  # noqa: E402
+from roadseg.model.loaded import ModelRuntime, load_model  # noqa: E402
 from roadseg.model.network import DLinkNet34  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def test_save_then_load_round_trips_every_tensor_bit_for_bit_in_zoo_layout(tmp_p
 
 def test_zoo_checkpoint_loads_and_defaults_to_the_zoo_convention(tmp_path):
     tensors = write_zoo_checkpoint(tmp_path / "zoo.ckpt")
-    model = load_model(tmp_path / "zoo.ckpt", device="CPU", engine="mindspore")
+    model = load_model(tmp_path / "zoo.ckpt", device="CPU", runtime=ModelRuntime(engine="mindspore"))
     assert model.arch == "dlinknet34"
     assert model.convention == InputConvention("BGR", 3.2 / 255, -1.6)
     loaded = network_arrays(model.network)
@@ -50,7 +50,7 @@ def test_zoo_checkpoint_with_optimizer_state_loads_and_ignores_it(tmp_path):
     contents = read_checkpoint(tmp_path / "zoo_opt.ckpt")
     assert "moment1.firstconv.weight" in contents.training_state
     assert set(contents.tensors) == set(tensors)
-    model = load_model(tmp_path / "zoo_opt.ckpt", device="CPU", engine="mindspore")
+    model = load_model(tmp_path / "zoo_opt.ckpt", device="CPU", runtime=ModelRuntime(engine="mindspore"))
     np.testing.assert_array_equal(network_arrays(model.network)["finalconv3.bias"], tensors["finalconv3.bias"])
 
 

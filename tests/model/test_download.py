@@ -80,7 +80,7 @@ def test_dropped_connection_leaves_no_file(server, tmp_path):
 
 def test_existing_file_is_not_overwritten(server, tmp_path):
     (tmp_path / "w.ckpt").write_bytes(b"mine")
-    with pytest.raises(Exception, match="already exists; pass --overwrite"):
+    with pytest.raises(Exception, match="already exists; pass `overwrite`"):
         download(f"{server}/weights.ckpt", tmp_path / "w.ckpt", sha256=GOOD_SHA)
     assert (tmp_path / "w.ckpt").read_bytes() == b"mine"
 
@@ -94,7 +94,7 @@ def test_uncached_weights_without_network_say_exactly_how_to_get_them(server, tm
         resolve_weights("test-weights")
     message = str(info.value)
     assert "roadseg weights download test-weights" in message
-    assert entry.url in message and "--weights PATH" in message
+    assert entry.url in message and "`weights` PATH" in message
     assert "\n" not in message
 
 

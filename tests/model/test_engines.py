@@ -16,7 +16,7 @@ from rasterio.windows import Window
 from roadseg.errors import EngineError
 from roadseg.model import onnx_engine
 from roadseg.model.cpu_budget import usable_cpu_count
-from roadseg.model.loaded import load_model, resolve_engine
+from roadseg.model.loaded import ModelRuntime, load_model, resolve_engine
 from tests.helpers_ckpt import write_zoo_checkpoint
 
 pytest.importorskip("onnxruntime")
@@ -50,8 +50,8 @@ def isolated_cache(cache_root, monkeypatch) -> Path:
 def engines(signal_checkpoint, cache_root):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROADSEG_CACHE", str(cache_root))
-        onnx_model = load_model(signal_checkpoint, engine="onnxruntime", device="CPU")
-        mindspore_model = load_model(signal_checkpoint, engine="mindspore", device="CPU")
+        onnx_model = load_model(signal_checkpoint, device="CPU", runtime=ModelRuntime(engine="onnxruntime"))
+        mindspore_model = load_model(signal_checkpoint, device="CPU", runtime=ModelRuntime(engine="mindspore"))
     return {"onnxruntime": onnx_model, "mindspore": mindspore_model}
 
 
@@ -102,9 +102,9 @@ def test_a_graph_that_disagrees_with_mindspore_is_refused_and_auto_falls_back(
                         lambda _tensors, arch, source: build_onnx_model(other, arch, source))
     monkeypatch.setenv("ROADSEG_CACHE", str(tmp_path / "cache"))
     with pytest.raises(EngineError, match=r"signal\.ckpt: the ONNX graph differs from the MindSpore network"):
-        load_model(signal_checkpoint, engine="onnxruntime", device="CPU")
+        load_model(signal_checkpoint, device="CPU", runtime=ModelRuntime(engine="onnxruntime"))
     assert not list((tmp_path / "cache").rglob("*.onnx"))
-    model = load_model(signal_checkpoint, engine="auto", device="CPU")
+    model = load_model(signal_checkpoint, device="CPU", runtime=ModelRuntime(engine="auto"))
     assert model.engine == "mindspore"
     assert "running on MindSpore instead" in caplog.text
 
@@ -122,10 +122,11 @@ def test_auto_picks_onnxruntime_on_the_cpu_and_refuses_it_elsewhere():
 @pytest.mark.parametrize("tta", ["none", "d4"])
 @pytest.mark.parametrize("scene", ["deepglobe", "spacenet"])
 def test_engines_agree_on_real_imagery(engines, shared_data, scene, tta):
+    from roadseg.inference.options import PredictOptions
     from roadseg.inference.predict import predict_array
 
     image = _deepglobe_crop(shared_data) if scene == "deepglobe" else _spacenet_crop(shared_data)
-    probabilities = {name: predict_array(model, image, window=256, overlap=0.25, tta=tta)
+    probabilities = {name: predict_array(model, image, PredictOptions(window=256, overlap=0.25, tta=tta))
                      for name, model in engines.items()}
     onnx_p, mindspore_p = probabilities["onnxruntime"], probabilities["mindspore"]
     assert onnx_p.shape == image.shape[:2]

@@ -13,6 +13,7 @@ from roadseg.errors import BadInputError
 from roadseg.model.convention import ZOO_CONVENTION
 from roadseg.train.data import (
     AugmentedSource,
+    SampleRecipe,
     TrainPair,
     check_pairs,
     epoch_order,
@@ -53,7 +54,7 @@ class TestPairing:
         assert "without an image" in problems["orphan_mask.png"]
         assert "unreadable" in problems["broken_sat.jpg"]
         assert "does not match" in problems["small_mask.png"]
-        with pytest.raises(BadInputError, match=r"4 problem\(s\).*lonely_sat\.jpg.*--skip-bad"):
+        with pytest.raises(BadInputError, match=r"4 problem\(s\).*lonely_sat\.jpg.*`skip_bad`"):
             scan.raise_if_problems(skip_bad=False)
         with pytest.warns(UserWarning, match="skipping 4 bad"):
             scan.raise_if_problems(skip_bad=True)
@@ -148,7 +149,7 @@ class TestAugmentedSource:
             _deepglobe_pair(tmp_path, key)
         pairs = pair_deepglobe(tmp_path).pairs
         order = epoch_order(4, seed=1, epoch=0)
-        source = AugmentedSource(pairs, order, seed=1, epoch=0, convention=ZOO_CONVENTION, crop=None)
+        source = AugmentedSource(pairs, order, SampleRecipe(ZOO_CONVENTION, crop=None), seed=1, epoch=0)
         items = [source[i] for i in range(4)]
         assert [a.shape for a, _ in items] == [(3, 32, 32)] * 4
         assert [m.shape for _, m in items] == [(1, 32, 32)] * 4
@@ -156,13 +157,13 @@ class TestAugmentedSource:
         for (a, m), (b, n) in zip(items, again):
             np.testing.assert_array_equal(a, b)
             np.testing.assert_array_equal(m, n)
-        resumed = AugmentedSource(pairs, order, seed=1, epoch=0, convention=ZOO_CONVENTION, crop=None, start=2)
+        resumed = AugmentedSource(pairs, order, SampleRecipe(ZOO_CONVENTION, crop=None), seed=1, epoch=0, start=2)
         assert len(resumed) == 2
         np.testing.assert_array_equal(resumed[0][0], items[2][0])
 
     def test_size_not_multiple_of_32(self, tmp_path):
         _deepglobe_pair(tmp_path, "odd", size=40)
         pairs = pair_deepglobe(tmp_path).pairs
-        source = AugmentedSource(pairs, [0], seed=0, epoch=0, convention=ZOO_CONVENTION, crop=None)
-        with pytest.raises(BadInputError, match="odd_sat.jpg.*--crop"):
+        source = AugmentedSource(pairs, [0], SampleRecipe(ZOO_CONVENTION, crop=None), seed=0, epoch=0)
+        with pytest.raises(BadInputError, match="odd_sat.jpg.*`crop`"):
             source[0]

@@ -100,7 +100,7 @@ class TestRunDirectory:
         from roadseg.train.loop import run_training
 
         tmp_path, data, _, _ = straight_run
-        with pytest.raises(OutputExistsError, match="--resume"):
+        with pytest.raises(OutputExistsError, match="`resume`"):
             run_training(_config(tmp_path, data, "run"))
 
     def test_best_checkpoint_has_zoo_names_and_loads(self, straight_run):

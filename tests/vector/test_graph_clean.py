@@ -19,6 +19,20 @@ def total_length(graph):
     return sum(length for _, _, length in graph.edges(data="length"))
 
 
+def skeleton(shape, *pieces):
+    """A boolean raster with the pixels of each index expression (``np.s_[row, cols]``) set."""
+    s = np.zeros(shape, bool)
+    for piece in pieces:
+        s[piece] = True
+    return s
+
+
+def gaps_closed(shape, *pieces, max_gap=10, geometry=PX):
+    """The graph of a drawn skeleton after close_gaps, and the joins close_gaps reported."""
+    g = build_graph(skeleton(shape, *pieces), geometry)
+    return graph_clean.close_gaps(g, max_gap, geometry=geometry), g
+
+
 class TestPruneSpurs:
     def make(self):
         s = np.zeros((60, 100), bool)
@@ -93,59 +107,45 @@ class TestPruneSpurs:
 
 class TestCloseGaps:
     def test_joins_collinear_ends(self):
-        s = np.zeros((40, 100), bool)
-        s[20, 5:45] = True
-        s[20, 52:95] = True
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 1
+        joins, g = gaps_closed((40, 100), np.s_[20, 5:45], np.s_[20, 52:95])
+        assert joins == 1
         assert g.number_of_edges() == 1 and nx.is_connected(g)
         assert total_length(g) == pytest.approx(89)
 
     def test_refuses_gap_longer_than_max_gap(self):
-        s = np.zeros((40, 100), bool)
-        s[20, 5:45] = True
-        s[20, 60:95] = True
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 0
+        joins, _ = gaps_closed((40, 100), np.s_[20, 5:45], np.s_[20, 60:95])
+        assert joins == 0
 
     def test_refuses_perpendicular_ends(self):
-        s = np.zeros((60, 60), bool)
-        s[30, 5:30] = True  # ends at (30, 29) heading east
-        s[35:58, 34] = True  # ends at (35, 34) heading north: perpendicular, 6.4 px apart
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 0
+        joins, g = gaps_closed((60, 60),
+                               np.s_[30, 5:30],  # ends at (30, 29) heading east
+                               np.s_[35:58, 34])  # ends at (35, 34) heading north: perpendicular, 6.4 px apart
+        assert joins == 0
         assert nx.number_connected_components(g) == 2
 
     def test_refuses_offset_ends_beyond_the_angle(self):
-        s = np.zeros((60, 100), bool)
-        s[20, 5:45] = True
-        s[26, 50:95] = True  # 5 px along, 6 px across: 50 degrees off
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 0
+        joins, _ = gaps_closed((60, 100), np.s_[20, 5:45],
+                               np.s_[26, 50:95])  # 5 px along, 6 px across: 50 degrees off
+        assert joins == 0
 
     def test_joins_an_end_to_the_edge_it_points_at(self):
-        s = np.zeros((60, 60), bool)
-        s[30, 2:58] = True
-        s[36:58, 25] = True  # heads north and stops 6 px short of the road
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 1
+        joins, g = gaps_closed((60, 60), np.s_[30, 2:58],
+                               np.s_[36:58, 25])  # heads north and stops 6 px short of the road
+        assert joins == 1
         assert nx.is_connected(g)
         junction = [n for n in g.nodes if g.degree(n) == 3]
         assert len(junction) == 1 and g.nodes[junction[0]]["rc"] == pytest.approx((30, 25))
 
     def test_does_not_join_an_edge_beside_the_end(self):
-        s = np.zeros((60, 60), bool)
-        s[30, 2:58] = True
-        s[36, 5:25] = True  # parallel road 6 px away: its ends point along, not at, the road
-        g = graph_of(s)
-        assert graph_clean.close_gaps(g, 10, geometry=PX) == 0
+        joins, _ = gaps_closed((60, 60), np.s_[30, 2:58],
+                               np.s_[36, 5:25])  # parallel road 6 px away: its ends point along, not at, the road
+        assert joins == 0
 
     def test_metric_gap_uses_pixel_size(self):
-        s = np.zeros((40, 100), bool)
-        s[20, 5:45] = True
-        s[20, 52:95] = True  # 7 px gap = 14 m at 2 m pixels
-        g = build_graph(s, PixelGeometry(2.0, 2.0, georeferenced=True))
-        assert graph_clean.close_gaps(g, 10, geometry=PixelGeometry(2.0, 2.0, georeferenced=True)) == 0
+        joins, _ = gaps_closed((40, 100), np.s_[20, 5:45],
+                               np.s_[20, 52:95],  # 7 px gap = 14 m at 2 m pixels
+                               geometry=PixelGeometry(2.0, 2.0, georeferenced=True))
+        assert joins == 0
 
 
 class TestComponentsAndSimplify:

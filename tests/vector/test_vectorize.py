@@ -14,13 +14,7 @@ from roadseg.errors import BadInputError
 from roadseg.io.masks import read_mask
 from roadseg.metrics.lines import line_agreement
 from roadseg.vector.geo import reproject_xy
-from roadseg.vector.vectorize import (
-    VectorizeOptions,
-    vectorize_array,
-    vectorize_array_result,
-    vectorize_path,
-    vectorize_paths,
-)
+from roadseg.vector.vectorize import VectorizeOptions, vectorize, vectorize_files
 
 UTM = CRS.from_epsg(32611)
 ORIGIN = (600000.0, 4000000.0)
@@ -45,7 +39,7 @@ def horizontal_road(shape=(200, 400), row=100, width=10, cols=(50, 350)):
 
 class TestGeoJSON:
     def test_rfc7946_longitude_first_and_valid(self):
-        fc = vectorize_array(horizontal_road(), transform=utm_transform(), crs=UTM)
+        fc = vectorize(horizontal_road(), transform=utm_transform(), crs=UTM).collection
         assert fc["type"] == "FeatureCollection" and "crs" not in fc
         (feature,) = fc["features"]
         geom = shapely.geometry.shape(feature["geometry"])
@@ -55,7 +49,7 @@ class TestGeoJSON:
         assert first[0] == pytest.approx(lon[0], abs=1e-3) and first[1] == pytest.approx(lat[0], abs=1e-3)
 
     def test_properties_and_true_length(self):
-        fc = vectorize_array(horizontal_road(), transform=utm_transform(), crs=UTM, source="t.tif")
+        fc = vectorize(horizontal_road(), transform=utm_transform(), crs=UTM, source="t.tif").collection
         (feature,) = fc["features"]
         props = feature["properties"]
         assert set(props) >= {"id", "length_m", "u", "v", "source"}
@@ -64,7 +58,8 @@ class TestGeoJSON:
         assert 140 < props["length_m"] <= 150.5
 
     def test_crs_source_keeps_utm_and_names_it(self):
-        fc = vectorize_array(horizontal_road(), transform=utm_transform(), crs=UTM, out_crs="source")
+        fc = vectorize(horizontal_road(), VectorizeOptions(out_crs="source"), transform=utm_transform(),
+                       crs=UTM).collection
         assert fc["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32611"
         x, y = fc["features"][0]["geometry"]["coordinates"][0]
         assert ORIGIN[0] < x < ORIGIN[0] + 200 and ORIGIN[1] - 100 < y < ORIGIN[1]
@@ -73,26 +68,28 @@ class TestGeoJSON:
 class TestPipeline:
     def test_empty_mask_gives_empty_collection_and_warning(self):
         with pytest.warns(UserWarning, match="no roads found"):
-            fc = vectorize_array(np.zeros((50, 50), np.uint8), transform=utm_transform(), crs=UTM)
+            fc = vectorize(np.zeros((50, 50), np.uint8), transform=utm_transform(), crs=UTM).collection
         assert fc == {"type": "FeatureCollection", "features": []}
 
     def test_input_not_modified(self):
         mask = horizontal_road()
         before = mask.copy()
-        vectorize_array(mask, transform=utm_transform(), crs=UTM)
+        vectorize(mask, transform=utm_transform(), crs=UTM)
         np.testing.assert_array_equal(mask, before)
 
     def test_probabilities_with_threshold(self):
         prob = horizontal_road().astype(np.float32) * 0.7
-        assert len(vectorize_array(prob, transform=utm_transform(), crs=UTM, threshold=0.5)["features"]) == 1
+        assert len(vectorize(prob, VectorizeOptions(threshold=0.5), transform=utm_transform(),
+                             crs=UTM).collection["features"]) == 1
         with pytest.warns(UserWarning):
-            assert vectorize_array(prob, transform=utm_transform(), crs=UTM, threshold=0.8)["features"] == []
+            assert vectorize(prob, VectorizeOptions(threshold=0.8), transform=utm_transform(),
+                             crs=UTM).collection["features"] == []
 
     def test_short_border_stub_survives_but_inner_spur_does_not(self):
         mask = horizontal_road(shape=(200, 400), row=100, cols=(0, 400))
         mask[80:100, 100:108] = 1  # inner spur, ~7 m at 0.5 m pixels
         mask[100:200, 300:308] = 1  # side road reaching the bottom border
-        result = vectorize_array_result(mask, transform=utm_transform(), crs=UTM)
+        result = vectorize(mask, transform=utm_transform(), crs=UTM)
         ends = [rc for n, rc in result.graph.nodes(data="rc") if result.graph.degree(n) == 1]
         assert any(r > 190 for r, _ in ends)  # the bottom border dead end is kept
         assert not any(75 < r < 95 for r, _ in ends)  # the inner spur is pruned
@@ -100,27 +97,28 @@ class TestPipeline:
 
     def test_gap_closed_in_metres(self):
         mask = horizontal_road(cols=(20, 180)) | horizontal_road(cols=(190, 380))  # 5 m gap
-        fc = vectorize_array(mask, transform=utm_transform(), crs=UTM)
+        fc = vectorize(mask, transform=utm_transform(), crs=UTM).collection
         assert len(fc["features"]) == 1
-        fc = vectorize_array(mask, transform=utm_transform(), crs=UTM, max_gap=2)
+        fc = vectorize(mask, VectorizeOptions(max_gap=2), transform=utm_transform(), crs=UTM).collection
         assert len(fc["features"]) == 2
 
     def test_short_components_dropped(self):
         mask = horizontal_road() | horizontal_road(row=30, cols=(10, 40))  # second piece ~13 m
-        assert len(vectorize_array(mask, transform=utm_transform(), crs=UTM)["features"]) == 1
+        assert len(vectorize(mask, transform=utm_transform(), crs=UTM).collection["features"]) == 1
 
     def test_no_georeferencing_gives_pixels(self):
-        fc = vectorize_array(horizontal_road())
+        fc = vectorize(horizontal_road()).collection
         assert fc["coordinates"] == "pixel"
         (feature,) = fc["features"]
         assert feature["properties"]["length_m"] is None
         x0, y0 = feature["geometry"]["coordinates"][0]
         assert y0 == pytest.approx(100, abs=1) and 50 <= min(x0, feature["geometry"]["coordinates"][-1][0]) < 60
-        fc = vectorize_array(horizontal_road(), pixel_size=0.5)
+        fc = vectorize(horizontal_road(), VectorizeOptions(pixel_size=0.5)).collection
         assert 140 < fc["features"][0]["properties"]["length_m"] <= 150.5
 
     def test_polygons(self):
-        fc = vectorize_array(horizontal_road(), transform=utm_transform(), crs=UTM, polygons=True)
+        fc = vectorize(horizontal_road(), VectorizeOptions(polygons=True), transform=utm_transform(),
+                       crs=UTM).collection
         (feature,) = fc["features"]
         assert feature["geometry"]["type"] == "Polygon"
         assert feature["properties"]["area_m2"] == pytest.approx(150 * 5, rel=0.01)
@@ -146,52 +144,53 @@ class TestFiles:
         path = write_tif(tmp_path / "b.tif", horizontal_road() * 255, nodata=None)
         raster = read_mask(path)
         assert raster.road[100, 100] and raster.valid.all()
-        assert len(vectorize_path(path)["features"]) == 1
+        assert len(vectorize_files([path]).collection["features"]) == 1
 
     def test_image_is_refused(self, tmp_path):
         image = np.arange(200 * 400, dtype=np.uint16).reshape(200, 400)
         path = write_tif(tmp_path / "img.tif", image, nodata=None)
         with pytest.raises(BadInputError, match="img.tif.*not a mask"):
-            vectorize_path(path)
+            vectorize_files([path])
 
     def test_probability_file_needs_threshold(self, tmp_path):
         path = write_tif(tmp_path / "p.tif", horizontal_road().astype(np.float32), nodata=None)
-        with pytest.raises(BadInputError, match="p.tif.*--threshold"):
-            vectorize_path(path)
-        assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
+        with pytest.raises(BadInputError, match="p.tif.*`threshold`"):
+            vectorize_files([path])
+        assert len(vectorize_files([path], VectorizeOptions(threshold=0.5)).collection["features"]) == 1
 
     def test_uint8_probability_file_is_a_probability_map(self, tmp_path):
-        from roadseg.io.raster_write import OutputGrid, encode_prob, open_prob_writer
+        from roadseg.io.grid import RasterGrid
+        from roadseg.io.raster_write import encode_prob, open_prob_writer
 
         prob = horizontal_road().astype(np.float32) * 0.7
         path = tmp_path / "p_prob.tif"
-        writer = open_prob_writer(path, OutputGrid(*prob.shape, UTM, utm_transform()), "uint8")
+        writer = open_prob_writer(path, RasterGrid(*prob.shape, UTM, utm_transform()), "uint8")
         writer.write(0, encode_prob(prob, np.ones(prob.shape, bool), "uint8"))
         writer.close()
-        with pytest.raises(BadInputError, match="p_prob.tif.*--threshold"):
-            vectorize_path(path)
-        assert len(vectorize_path(path, threshold=0.5)["features"]) == 1
+        with pytest.raises(BadInputError, match="p_prob.tif.*`threshold`"):
+            vectorize_files([path])
+        assert len(vectorize_files([path], VectorizeOptions(threshold=0.5)).collection["features"]) == 1
         with pytest.warns(UserWarning, match="no roads found"):
-            assert vectorize_path(path, threshold=0.8)["features"] == []
+            assert vectorize_files([path], VectorizeOptions(threshold=0.8)).collection["features"] == []
 
     def test_weights_recorded_by_predict_reach_every_line(self, tmp_path):
         path = write_tif(tmp_path / "m.tif", horizontal_road())
         with rasterio.open(path, "r+") as dataset:
             dataset.update_tags(ROADSEG_WEIGHTS="smoke.ckpt (SMOKE model)")
-        (feature,) = vectorize_path(path)["features"]
+        (feature,) = vectorize_files([path]).collection["features"]
         assert feature["properties"]["weights"] == "smoke.ckpt (SMOKE model)"
         plain = write_tif(tmp_path / "plain.tif", horizontal_road())
-        assert "weights" not in vectorize_path(plain)["features"][0]["properties"]
+        assert "weights" not in vectorize_files([plain]).collection["features"][0]["properties"]
 
     def test_two_adjacent_tiles_give_one_line(self, tmp_path):
         road = horizontal_road(shape=(200, 200), cols=(0, 200))
         left = write_tif(tmp_path / "a.tif", road, transform=utm_transform())
         right = write_tif(tmp_path / "b.tif", road, transform=utm_transform(left=ORIGIN[0] + 100))
-        result = vectorize_paths([left, right])
+        result = vectorize_files([left, right])
         (feature,) = result.collection["features"]
         assert feature["properties"]["source"] == f"{left};{right}"
         assert 190 < feature["properties"]["length_m"] <= 200  # one line over both 100 m tiles
-        separate = vectorize_paths([left, right], mosaic=False)
+        separate = vectorize_files([left, right], VectorizeOptions(mosaic=False))
         assert len(separate.collection["features"]) == 2
         assert {f["properties"]["u"] for f in separate.collection["features"]}.isdisjoint(
             {f["properties"]["v"] for f in separate.collection["features"]})
@@ -221,7 +220,7 @@ def test_spacenet_quality(shared_data):
     truth = json.loads((folder / "sample_roads_for_masking.geojson").read_text())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        found = vectorize_path(mask_path)
+        found = vectorize_files([mask_path]).collection
     agreement = line_agreement(found, truth, tolerance_m=2.0)
     print(f"\nSpaceNet: length ratio {agreement.length_ratio:.3f}, true within 2 m {agreement.recall:.1%}, "
           f"output within 2 m {agreement.precision:.1%}")
