@@ -1,7 +1,19 @@
 """roadseg: road extraction from satellite imagery with MindSpore's D-LinkNet.
 
-The heavy parts (MindSpore) are imported on first use, so ``import roadseg`` and ``roadseg --help``
-stay fast.
+The public API, by job (each name is imported on first use, so ``import roadseg`` stays fast and
+loads no MindSpore):
+
+- model: :func:`load_model` -> :class:`RoadModel` (``.predict(image, options)``), :class:`ModelRuntime`;
+- predict: :func:`predict_array`, :func:`predict_file`, :func:`predict_files` with
+  :class:`PredictOptions`, :class:`ImageScaling` and :class:`OutputOptions`;
+- vectorize: :func:`vectorize` (an array or decoded mask), :func:`vectorize_files`, :class:`VectorizeOptions`;
+- mosaic: :func:`stitch` with :class:`StitchOptions`;
+- metrics: :func:`evaluate_masks` (:class:`ScoreOptions`), :func:`evaluate_graphs` (:class:`GraphScoring`),
+  :func:`apls` on road graphs and :func:`graph_from_geojson`;
+- look: :func:`render_preview`;
+- errors: :class:`RoadsegError` and its kinds.
+
+The network classes live in :mod:`roadseg.model`. ``docs/api.md`` has one runnable example per job.
 """
 
 from __future__ import annotations
@@ -15,12 +27,30 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "load_model": "roadseg.model.loaded",
     "RoadModel": "roadseg.model.loaded",
+    "ModelRuntime": "roadseg.model.loaded",
+    "InputConvention": "roadseg.model.convention",
     "predict_array": "roadseg.inference.predict",
     "predict_file": "roadseg.inference.predict",
-    "DLinkNet34": "roadseg.model.network",
-    "DLinkNet50": "roadseg.model.network",
-    "InputConvention": "roadseg.model.convention",
-    "RoadsegError": "roadseg.errors",
+    "predict_files": "roadseg.inference.predict",
+    "PredictOptions": "roadseg.inference.options",
+    "OutputOptions": "roadseg.inference.options",
+    "ImageScaling": "roadseg.io.raster_read",
+    "vectorize": "roadseg.vector.vectorize",
+    "vectorize_files": "roadseg.vector.vectorize",
+    "VectorizeOptions": "roadseg.vector.vectorize",
+    "stitch": "roadseg.io.mosaic",
+    "StitchOptions": "roadseg.io.mosaic",
+    "evaluate_masks": "roadseg.metrics.evaluate",
+    "ScoreOptions": "roadseg.metrics.evaluate",
+    "evaluate_graphs": "roadseg.metrics.evaluate",
+    "GraphScoring": "roadseg.metrics.evaluate",
+    "apls": "roadseg.metrics.apls",
+    "graph_from_geojson": "roadseg.metrics.apls",
+    "render_preview": "roadseg.preview",
+    **{name: "roadseg.errors" for name in (
+        "RoadsegError", "BadParameterError", "BadInputError", "WeightsError", "WeightsNotAvailableError",
+        "DownloadError", "ChecksumMismatchError", "DeviceUnavailableError", "EngineError", "ExportError",
+        "OutputError", "OutputExistsError", "TrainingError")},
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]
@@ -31,3 +61,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'roadseg' has no attribute {name!r}")
     return getattr(importlib.import_module(module_name), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -26,3 +26,12 @@ def test_the_network_classes_are_reached_through_roadseg_model():
     code = "import roadseg.model as m; print(m.DLinkNet34.__module__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.split()[-1] == "roadseg.model.network"
+
+
+def test_every_public_name_resolves_to_the_module_it_is_documented_in():
+    import roadseg
+
+    for name in roadseg.__all__[1:]:
+        value = getattr(roadseg, name)
+        assert value.__module__ == roadseg._LAZY_EXPORTS[name], name
+    assert "DLinkNet34" not in roadseg.__all__  # network classes live in roadseg.model
