@@ -1,5 +1,5 @@
 """``python -m roadseg.cli``: the same as the ``roadseg`` command."""
 
-from roadseg.cli.main import cli
+from roadseg.cli.main import main
 
-cli(prog_name="roadseg")
+main()

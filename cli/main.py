@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import signal
 import sys
+import warnings
 from collections.abc import Callable
 
 import click
 
 from roadseg import __version__
 from roadseg.errors import BadParameterError, RoadsegError
+from roadseg.interrupts import EXIT_STATUS, Terminated, take_over
+
+_python_showwarning = warnings.showwarning
 
 SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
 """How a library message names a setting: its parameter name in backticks."""
@@ -54,6 +59,9 @@ class RoadsegGroup(click.Group):
         except RoadsegError as error:
             click.echo(f"Error: {as_flags(str(error), _flags_of(self, ctx))}", err=True)
             sys.exit(1)
+        except (KeyboardInterrupt, Terminated) as stop:  # a command with more to say handles it itself
+            click.echo("Error: interrupted; nothing half-written was left behind", err=True)
+            sys.exit(EXIT_STATUS[signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM])
 
 
 def _flags_of(group: click.Group, ctx: click.Context) -> Callable[[str], str]:
@@ -76,6 +84,23 @@ def as_flags(message: str, flag: Callable[[str], str]) -> str:
 @click.option("-q", "--quiet", "quiet_logs", count=True, help="Less log output.")
 def cli(verbose: int, quiet_logs: int) -> None:
     """Extract roads from satellite imagery with MindSpore's D-LinkNet."""
+    warnings.showwarning = _one_line_warning
     level = logging.WARNING - 10 * (verbose - quiet_logs)
     logging.basicConfig(level=max(logging.DEBUG, min(level, logging.CRITICAL)),
                         format="%(levelname)s %(name)s: %(message)s")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning as the user should read it: ``Warning: <message>``, without Python's source
+    line; warnings about roadseg's own dependencies keep Python's form (they are for developers)."""
+    if issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+def main() -> None:
+    """The ``roadseg`` command: signals are taken over first (before any library starts a thread), so
+    Ctrl-C and SIGTERM end every command cleanly (see :mod:`roadseg.interrupts`)."""
+    take_over()
+    cli(prog_name="roadseg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from roadseg.cli.options import (
 )
 from roadseg.cli.progress import FileBars, progress_wanted
 from roadseg.inference.options import OutputOptions, PredictOptions
+from roadseg.interrupts import EXIT_STATUS, Terminated
 from roadseg.io.inputs import parse_shard
 from roadseg.io.raster_read import ImageScaling
 
@@ -41,16 +43,16 @@ class InputSelection:
 def _collect(inputs, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Inputs found for every item, and the items that found nothing (reported, the batch goes on)."""
     from roadseg.errors import BadInputError
-    from roadseg.io.inputs import collect_inputs
+    from roadseg.io.inputs import collect_inputs, unique_files
 
-    found: set[Path] = set()
+    found: list[Path] = []
     missing = []
     for item in inputs:
         try:
-            found.update(collect_inputs([item], recursive=recursive))
+            found.extend(collect_inputs([item], recursive=recursive))
         except BadInputError as error:
             missing.append((Path(item), str(error)))
-    return sorted(found), missing
+    return unique_files(found), missing
 
 
 def _named_outputs(paths: list[Path], named: set[Path]) -> tuple[list[Path], list[Path]]:
@@ -90,7 +92,7 @@ def predict(inputs: InputSelection, output_dir: Path, scaling: ImageScaling, opt
     quick-look <stem>_preview.png. Existing outputs are skipped unless --overwrite. Exit code 1 if any
     input failed.
     """
-    from roadseg.inference.predict import check_settings, pending_outputs, predict_files
+    from roadseg.inference.predict import check_settings, predict_files
     from roadseg.io.atomic import check_writable
     from roadseg.io.inputs import select_shard
 
@@ -104,20 +106,62 @@ def predict(inputs: InputSelection, output_dir: Path, scaling: ImageScaling, opt
     check_writable(output_dir / "probe", overwrite=True)
     check_settings(None, options)  # before the slow model load
     loaded = None  # a missing preview alone needs no model: it is drawn from the image and the mask
-    if any(pending_outputs(path, output_dir, replace(output, preview=False)) for path in paths):
+    if _needs_model(paths, output_dir, output):
         loaded = model.load()
         _warn_slow_batches(loaded, options)
 
     bars = FileBars(len(paths)) if progress_wanted(quiet or as_json) else None
+    done = _Finished(bars.on_file if bars else _echo_failure)
     try:
-        batch = predict_files(loaded, paths, output_dir, options, scaling, output,
-                              on_file=bars.on_file if bars else _echo_failure,
+        batch = predict_files(loaded, paths, output_dir, options, scaling, output, on_file=done,
                               progress=bars.window_progress if bars else None)
+    except (KeyboardInterrupt, Terminated) as stop:
+        if bars is not None:
+            bars.close()
+            bars = None
+        done.report_interrupted(len(paths), stop)
     finally:
         if bars is not None:
             bars.close()
     batch.failed[:0] = missing
     _report(batch, ignored, loaded, as_json, quiet)
+
+
+class _Finished:
+    """Passes each input's outcome on, and keeps the outputs written, to name them if interrupted."""
+
+    def __init__(self, on_file) -> None:
+        self.on_file, self.inputs, self.written = on_file, 0, []
+
+    def __call__(self, path: Path, result, reason: str | None) -> None:
+        self.inputs += 1
+        if result is not None:
+            self.written.extend(result.outputs)
+        self.on_file(path, result, reason)
+
+    def report_interrupted(self, total: int, stop: BaseException) -> None:
+        """One line saying what was finished (all of it complete; nothing half-written is left), then
+        the exit status of the signal."""
+        names = ", ".join(path.name for path in self.written[:5]) + (", ..." if len(self.written) > 5 else "")
+        written = f"{len(self.written)} output(s) written ({names})" if self.written else "no output written"
+        signum = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
+        click.echo(f"Error: interrupted after {self.inputs} of {total} input(s): {written}, nothing "
+                   "half-written left; run the same command again to do the rest", err=True)
+        sys.exit(EXIT_STATUS[signum])
+
+
+def _needs_model(paths: list[Path], output_dir: Path, output: OutputOptions) -> bool:
+    """Whether any input still lacks a mask or probability map (a missing preview needs no model)."""
+    from roadseg.errors import BadInputError
+    from roadseg.inference.predict import pending_outputs
+
+    for path in paths:
+        try:
+            if pending_outputs(path, output_dir, replace(output, preview=False)):
+                return True
+        except BadInputError:  # a file in the way, reported when its input is reached
+            continue
+    return False
 
 
 def _warn_slow_batches(model, options: PredictOptions) -> None:

@@ -23,7 +23,7 @@ from roadseg.inference.tta import Predictor
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
 from roadseg.io.grid import RasterGrid as OutputGrid
-from roadseg.io.raster_open import WEIGHTS_TAG
+from roadseg.io.raster_open import VERSION_TAG, WEIGHTS_TAG, written_by_roadseg
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
 from roadseg.io.raster_write import (
     encode_mask,
@@ -137,9 +137,19 @@ def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | 
 
 
 def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
-    """The outputs of ``path`` that a run would write (all with ``output.overwrite``, else the missing ones)."""
+    """The outputs of ``path`` that a run would write (all with ``output.overwrite``, else the missing ones).
+
+    A mask or probability map in the way that roadseg did not write (no ``ROADSEG_VERSION`` tag: the
+    ground-truth ``<id>_mask.png`` of a DeepGlobe folder, say) is neither skipped as done nor replaced:
+    :class:`~roadseg.errors.BadInputError` names it.
+    """
     output = output or OutputOptions()
-    wanted = output_paths(path, out_dir, output).wanted()
+    targets = output_paths(path, out_dir, output)
+    for target in (targets.mask, targets.prob):
+        if target is not None and target.exists() and not written_by_roadseg(target):
+            raise BadInputError(f"{target}: already exists and roadseg did not write it (no ROADSEG tags), so it "
+                                f"is neither skipped nor replaced; predict {Path(path).name} into another folder")
+    wanted = targets.wanted()
     return wanted if output.overwrite else [target for target in wanted if not target.exists()]
 
 
@@ -226,7 +236,7 @@ def _provenance(model, options: PredictOptions) -> dict[str, str]:
     itself (a smoke-trained or untrained model says so in every file)."""
     from roadseg import __version__
 
-    tags = {"ROADSEG_VERSION": __version__}
+    tags = {VERSION_TAG: __version__}
     if hasattr(model, "weights_label"):
         tags.update({WEIGHTS_TAG: str(model.weights_label), "ROADSEG_ARCH": str(model.arch)})
     tags.update(provenance_settings(options))

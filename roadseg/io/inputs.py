@@ -19,11 +19,11 @@ def collect_inputs(items: Iterable[str | Path], *, suffixes: Sequence[str] = RAS
     directories or by globs must have one of ``suffixes``. Hidden files (temporary outputs) are skipped.
     """
     wanted = tuple(suffix.lower() for suffix in suffixes)
-    found: dict[Path, None] = {}
+    found: list[Path] = []
 
     def add_found(path: Path) -> None:
         if path.is_file() and path.suffix.lower() in wanted and not path.name.startswith("."):
-            found[path] = None
+            found.append(path)
 
     for item in items:
         text = str(item)
@@ -32,7 +32,7 @@ def collect_inputs(items: Iterable[str | Path], *, suffixes: Sequence[str] = RAS
             for child in sorted(path.rglob("*") if recursive else path.iterdir()):
                 add_found(child)
         elif path.is_file():
-            found[path] = None
+            found.append(path)
         elif glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=recursive))
             if not matches:
@@ -44,7 +44,16 @@ def collect_inputs(items: Iterable[str | Path], *, suffixes: Sequence[str] = RAS
                 add_found(match_path)
         else:
             raise BadInputError(f"{text}: no such file or directory")
-    return sorted(found)
+    return unique_files(found)
+
+
+def unique_files(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` sorted, each file once however it was spelled (relative, absolute, through a link):
+    the first spelling is kept, so one file named twice is one input, not two that clash."""
+    first: dict[Path, Path] = {}
+    for path in paths:
+        first.setdefault(Path(path).resolve(), Path(path))
+    return sorted(first.values())
 
 
 def collect_masks(items: Iterable[str | Path], *, stem_suffix: str = "_mask",
@@ -60,7 +69,7 @@ def collect_masks(items: Iterable[str | Path], *, stem_suffix: str = "_mask",
         paths = collect_inputs([item], suffixes=suffixes, recursive=recursive)
         wanted = [path for path in paths if path.stem.lower().endswith(stem_suffix)]
         found.extend(wanted if Path(item).is_dir() and wanted else paths)
-    return sorted(dict.fromkeys(found))
+    return unique_files(found)
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from roadseg.errors import BadInputError
 
 CONTENT_TAG = "ROADSEG_CONTENT"
+VERSION_TAG = "ROADSEG_VERSION"  # in every raster roadseg writes: how it knows its own outputs
 WEIGHTS_TAG = "ROADSEG_WEIGHTS"  # which weights predict used (see roadseg.inference.predict._provenance)
 PROBABILITY = "probability"
 MASK = "mask"
@@ -56,6 +57,21 @@ def reading(path: str | Path) -> Iterator[None]:
         cause = error.__cause__ or error.__context__
         reason = " ".join(str(cause if isinstance(cause, CPLE_BaseError) else error).split()).rstrip(".")
         raise BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({reason})") from error
+
+
+def written_by_roadseg(path: str | Path) -> bool:
+    """Whether roadseg wrote ``path`` (its GeoTIFF tags or PNG text chunks carry ``ROADSEG_VERSION``).
+
+    A file roadseg did not write, such as a ground-truth ``<id>_mask.png`` beside the imagery, is then
+    never skipped as "already done" nor replaced as an output.
+    """
+    try:
+        with _FILTERS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as dataset:
+                return VERSION_TAG in dataset.tags()
+    except (RasterioError, CPLE_BaseError):
+        return False
 
 
 def probability_scale(dataset) -> float | None:

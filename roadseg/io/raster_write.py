@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from roadseg.errors import BadInputError
+from roadseg.errors import OutputError
 from roadseg.io.grid import RasterGrid
 from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY
 
@@ -109,8 +110,15 @@ def _profile(grid: RasterGrid, encoding: BandEncoding) -> dict:
     return profile
 
 
-def _write_error(path: Path, error: Exception) -> BadInputError:
-    return BadInputError(f"{path}: writing failed ({error}); check free space and permissions")
+def _write_error(path: Path, error: Exception) -> OutputError:
+    """The failure with GDAL's own reason (rasterio's says "See previous exception"), so a full disk
+    or a file-size limit is told as such (see :func:`roadseg.io.atomic.atomic_output`)."""
+    reason, cause = str(error), error.__cause__ or error.__context__
+    while cause is not None:
+        if isinstance(cause, CPLE_BaseError):
+            reason = str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return OutputError(f"{path}: writing failed ({' '.join(reason.split())}); check free space and permissions")
 
 
 class GeoTiffRowWriter:
@@ -143,7 +151,9 @@ class GeoTiffRowWriter:
 
     def _intermediate_path(self) -> Path:
         """A hidden file beside ``path`` for the tiles a COG is built from."""
-        handle, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tiles.tif", dir=self.path.parent)
+        # named after the output (atomic_output's hidden temporary file), so what removes it removes this
+        hidden = self.path.name if self.path.name.startswith(".") else f".{self.path.name}"
+        handle, name = tempfile.mkstemp(prefix=f"{hidden}.", suffix=".tiles.tif", dir=self.path.parent)
         os.close(handle)
         return Path(name)
 
@@ -206,10 +216,11 @@ class GeoTiffRowWriter:
 class PngRowWriter:
     """Collects uint8 rows in memory and writes one PNG on :meth:`close` (PNG has no piecewise writing)."""
 
-    def __init__(self, path: Path, grid: RasterGrid) -> None:
+    def __init__(self, path: Path, grid: RasterGrid, tags: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self._array = np.zeros((grid.height, grid.width), np.uint8)
         self._written = 0
+        self._tags = {**(tags or {}), CONTENT_TAG: MASK}
 
     def write(self, row: int, block: np.ndarray) -> None:
         self._array[row:row + block.shape[0]] = block
@@ -222,8 +233,10 @@ class PngRowWriter:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                # tags as PNG text chunks, not an .aux.xml sidecar: they say roadseg wrote the file
                 with rasterio.open(self.path, "w", driver="PNG", dtype="uint8", count=1, height=height,
-                                   width=width) as dataset:
+                                   width=width, WRITE_METADATA_AS_TEXT="YES") as dataset:
+                    dataset.update_tags(**self._tags)
                     dataset.write(self._array, 1)
         except RasterioError as error:
             raise _write_error(self.path, error) from error
@@ -234,9 +247,9 @@ class PngRowWriter:
 
 def open_mask_writer(path: Path, grid: RasterGrid, *, png: bool, cog: bool = False,
                      tags: dict[str, str] | None = None):
-    """A writer for encoded masks (see :func:`encode_mask`); ``tags`` go into GeoTIFFs only."""
+    """A writer for encoded masks (see :func:`encode_mask`) that records ``tags`` in the file."""
     if png:
-        return PngRowWriter(path, grid)
+        return PngRowWriter(path, grid, tags)
     return GeoTiffRowWriter(path, grid, MASK_ENCODING, cog=cog, tags=tags)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from roadseg.errors import WeightsError
+from roadseg.interrupts import uninterruptible
 from roadseg.io.atomic import atomic_output
 from roadseg.model.convention import InputConvention
 from roadseg.model.host_memory import available_memory
@@ -74,6 +75,7 @@ def check_memory_for(path: Path) -> None:
                            "machine with more memory")
 
 
+@uninterruptible
 def read_checkpoint(path: Path | str) -> CheckpointContents:
     """Load a MindSpore checkpoint file into numpy arrays; one-line :class:`WeightsError` if unreadable."""
     from roadseg.model.mindspore_runtime import ms
@@ -133,6 +135,7 @@ def load_into(network, contents: CheckpointContents, arch: str) -> None:
     ms.load_param_into_net(network, parameters, strict_load=True)
 
 
+@uninterruptible
 def inference_network(contents: CheckpointContents, arch: str, transposed_conv: str | None = None):
     """A fresh ``arch`` network holding ``contents``' tensors, in inference mode (BatchNorm statistics)."""
     from roadseg.model.network import DEFAULT_TRANSPOSED_CONV, build_network

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from roadseg.errors import DeviceUnavailableError
+from roadseg.interrupts import uninterruptible
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def set_cpu_threads(threads: int) -> bool:
     return True
 
 
+@uninterruptible
 def configure_mindspore(device: str, device_id: int = 0, *, pynative: bool = False,
                         threads: int | None = None) -> str:
     """Select the device, execution mode and CPU threads; returns the device actually used.

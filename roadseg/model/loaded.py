@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from roadseg.errors import BadParameterError, EngineError, WeightsError
+from roadseg.interrupts import uninterruptible
 from roadseg.model.checkpoint import CheckpointContents
 from roadseg.model.convention import NETWORK_STRIDE, ZOO_CONVENTION, InputConvention
 from roadseg.model.download import ProgressCallback
@@ -37,6 +38,7 @@ class MindSporeRunner:
     def __init__(self, network) -> None:
         self.network = network
 
+    @uninterruptible
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         from roadseg.model.mindspore_runtime import ms
 

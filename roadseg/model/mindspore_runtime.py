@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from roadseg.interrupts import deferred
 from roadseg.model.cpu_isa import settle_cpu_isa
 
 # MindSpore logs a warning for every backend plugin it cannot load (GPU, Ascend on a CPU machine);
@@ -19,9 +20,10 @@ from roadseg.model.cpu_isa import settle_cpu_isa
 os.environ.setdefault("GLOG_v", "3")
 CPU_ISA = settle_cpu_isa()
 
-import mindspore as ms  # noqa: E402 - oneDNN must see the ISA choice when MindSpore loads
-from mindspore import Parameter, Tensor, amp, nn, ops  # noqa: E402
-from mindspore.common.initializer import HeUniform, initializer  # noqa: E402
+with deferred():  # a KeyboardInterrupt halfway through MindSpore's import ends in "Fatal Python error"
+    import mindspore as ms  # noqa: E402 - oneDNN must see the ISA choice when MindSpore loads
+    from mindspore import Parameter, Tensor, amp, nn, ops  # noqa: E402
+    from mindspore.common.initializer import HeUniform, initializer  # noqa: E402
 
 from roadseg.model.host_memory import available_memory  # noqa: E402
 

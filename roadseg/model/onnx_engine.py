@@ -19,6 +19,7 @@ import numpy as np
 
 from roadseg import __version__
 from roadseg.errors import EngineError
+from roadseg.interrupts import uninterruptible
 from roadseg.io.atomic import atomic_output
 from roadseg.model.checkpoint import CheckpointContents
 
@@ -67,6 +68,7 @@ def new_session(model: bytes | Path, threads: int):
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+@uninterruptible
 def mindspore_reference(contents: CheckpointContents, arch: str, batch: np.ndarray, threads: int) -> np.ndarray:
     """The MindSpore network's probabilities for ``batch``: the independent side of the check."""
     from roadseg.model.checkpoint import inference_network

@@ -283,3 +283,27 @@ class TestRealNetwork:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             mask, _ = read_band(tmp_path / "104_mask.png")
         assert mask.shape == (1024, 1024) and set(np.unique(mask)) <= {0, 255}
+
+
+def test_one_input_under_two_spellings_is_predicted_once(tmp_path, stand_in, monkeypatch):
+    write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+    monkeypatch.chdir(tmp_path)
+    result = run("a.tif", tmp_path / "a.tif", "-o", "out", "--window", "64", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["inputs"] == 1 and summary["failed"] == [] and summary["outputs"] == ["out/a_mask.tif"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_predicting_into_the_data_folder_never_touches_its_ground_truth(tmp_path, stand_in, shared_data, overwrite):
+    import shutil
+
+    data = tmp_path / "dg"
+    shutil.copytree(shared_data / "deepglobe" / "train", data)
+    truth = {path.name: path.read_bytes() for path in data.glob("*_mask.png")}
+    result = run(data, "-o", data, "--window", "256", "--tta", "none", *overwrite)
+    assert result.exit_code == 1
+    refused = [line for line in result.output.splitlines() if "roadseg did not write it" in line]
+    assert len(refused) == len(truth) == 4
+    assert {path.name: path.read_bytes() for path in data.glob("*_mask.png")} == truth
+    assert stand_in == []  # nothing to predict: the model was never loaded

@@ -82,6 +82,16 @@ class TestPredictArray:
             predict_array(42, np.zeros((4, 4, 3)))
 
 
+def _roadseg_output(path):
+    """A raster tagged as roadseg tags its outputs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dataset:
+            dataset.update_tags(ROADSEG_VERSION="0.1.0")
+            dataset.write(np.zeros((1, 4, 4), np.uint8))
+    return path
+
+
 class TestOutputPaths:
     @pytest.mark.parametrize(("name", "mask", "prob"), [
         ("104_sat.jpg", "104_mask.png", "104_prob.tif"),
@@ -103,9 +113,21 @@ class TestOutputPaths:
         assert output_paths("in/scene.tif", tmp_path).preview is None
 
     def test_pending(self, tmp_path):
-        (tmp_path / "a_mask.tif").touch()
+        _roadseg_output(tmp_path / "a_mask.tif")
         assert pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True)) == [tmp_path / "a_prob.tif"]
         assert len(pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True, overwrite=True))) == 2
+
+    @pytest.mark.parametrize("overwrite", [False, True])
+    def test_a_file_roadseg_did_not_write_is_neither_skipped_nor_replaced(self, tmp_path, overwrite):
+        truth = write_raster(tmp_path / "104_mask.png", random_rgb(8, 8)[:1], crs=None, driver="PNG")
+        before = truth.read_bytes()
+        with pytest.raises(BadInputError, match="104_mask.png: already exists and roadseg did not write it"):
+            pending_outputs("in/104_sat.jpg", tmp_path, OutputOptions(overwrite=overwrite))
+        batch = predict_files(pointwise, [write_raster(tmp_path / "104_sat.png", random_rgb(64, 64), crs=None,
+                                                       driver="PNG")], tmp_path,
+                              PredictOptions(window=64, tta="none"), output=OutputOptions(overwrite=overwrite))
+        assert [reason for _, reason in batch.failed] and not batch.outputs
+        assert truth.read_bytes() == before
 
 
 @pytest.fixture
@@ -196,7 +218,7 @@ class TestPredictFile:
         path, _ = scene
         out = tmp_path / "out"
         out.mkdir()
-        (out / "scene_mask.tif").write_text("old")
+        old = _roadseg_output(out / "scene_mask.tif").read_bytes()  # an earlier run's mask
 
         def failing(batch):
             raise AssertionError("the model must not run when every output exists")
@@ -206,7 +228,7 @@ class TestPredictFile:
         result = predict_file(pointwise, path, out, PredictOptions(window=64, tta="none"),
                               output=OutputOptions(save_prob=True))
         assert result.outputs == [out / "scene_prob.tif"] and result.skipped == [out / "scene_mask.tif"]
-        assert (out / "scene_mask.tif").read_text() == "old"
+        assert (out / "scene_mask.tif").read_bytes() == old
         result = predict_file(pointwise, path, out, PredictOptions(window=64, tta="none"),
                               output=OutputOptions(overwrite=True))
         assert result.outputs == [out / "scene_mask.tif"]

@@ -94,7 +94,7 @@ def test_check_writable_creates_nothing_and_atomic_output_creates_the_directorie
 
 def test_check_writable_refuses_a_file_in_the_way(tmp_path):
     blocker = touch(tmp_path / "blocker")
-    expected = f"cannot create output directory {blocker / 'sub'}: {blocker} is not a directory; choose another with -o"
+    expected = f"cannot create output directory {blocker / 'sub'}: {blocker} is not a directory; choose another output location"
     with pytest.raises(BadInputError, match=f"^{re.escape(expected)}$"):
         check_writable(blocker / "sub" / "x.tif", overwrite=False)
     with pytest.raises(BadInputError, match=f"^{re.escape(f'output directory {blocker} is not a directory')}"):
@@ -112,7 +112,53 @@ def test_check_writable_refuses_an_unwritable_ancestor(tmp_path, monkeypatch):
 
     monkeypatch.setattr(roadseg.io.atomic.os, "access", no_access)
     expected = (f"cannot create output directory {tmp_path / 'a' / 'b'}: {tmp_path} is not writable; "
-                "choose another with -o")
+                "choose another output location")
     with pytest.raises(BadInputError, match=f"^{re.escape(expected)}$"):
         check_writable(tmp_path / "a" / "b" / "x.tif", overwrite=False)
     assert asked == [tmp_path]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (a child waited for)."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True, check=True)
+    return int(child.stdout)
+
+
+def test_a_dead_writers_leftovers_are_removed_and_a_live_ones_kept(tmp_path):
+    from roadseg.io.atomic import _owner
+
+    host = _owner().rpartition("-")[0]
+    dead = touch(tmp_path / f".mask.{host}-{_dead_pid()}.abc123.partial.tif")
+    dead_sidecar = touch(tmp_path / f"{dead.name}.aux.xml")
+    live = touch(tmp_path / f".mask.{_owner()}.def456.partial.tif")  # this very process: still writing
+    other = touch(tmp_path / ".mask.elsewhere-4242.ghi789.partial.tif")  # another machine's, on a shared disk
+    unrelated = touch(tmp_path / ".masks.x-1.jkl.partial.tif")
+    with pytest.warns(UserWarning, match=r"mask\.elsewhere-4242.*left by another machine's or an older roadseg"):
+        with atomic_output(tmp_path / "mask.tif") as temp:
+            temp.write_text("new")
+    assert not dead.exists() and not dead_sidecar.exists()
+    assert live.exists() and other.exists() and unrelated.exists()
+    assert (tmp_path / "mask.tif").read_text() == "new"
+
+
+def test_a_full_disk_is_reported_against_the_output_not_the_temporary_file(tmp_path):
+    import errno
+
+    from roadseg.errors import OutputError
+
+    target = tmp_path / "mask.tif"
+    with pytest.raises(OutputError) as caught, atomic_output(target) as temp:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(temp))
+    message = str(caught.value)
+    assert message.startswith(f"{target}: no space left") and ".partial" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_file_named_twice_is_one_input(tmp_path, monkeypatch):
+    a = touch(tmp_path / "a.tif")
+    monkeypatch.chdir(tmp_path)
+    assert collect_inputs(["a.tif", a, str(tmp_path / "." / "a.tif")]) == [Path("a.tif")]
