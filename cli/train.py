@@ -3,37 +3,37 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import click
 
 from roadseg.cli.options import DEVICE_CHOICES, json_opt, overwrite_opt, quiet_opt
 from roadseg.cli.progress import TrainingProgress
+from roadseg.interrupts import EXIT_STATUS
 from roadseg.model.loaded import ARCHITECTURE_NAMES
 
 
 def _load_yaml(path: str) -> dict:
-    import yaml
+    """The options of a ``--config`` file, keys in snake_case; one line naming the file if it is no mapping."""
+    from roadseg.train.options import read_yaml_options
 
-    from roadseg.errors import BadInputError
-
-    try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise BadInputError(f"{path}: not a readable YAML training config ({error})") from error
-    if not isinstance(values, dict):
-        raise BadInputError(f"{path}: a training config must be a mapping of option: value")
-    return {key.replace("-", "_"): value for key, value in values.items()}
+    return read_yaml_options(path, "; fix it (see examples/train.yaml)")
 
 
-def _keep_flagged_data_source(values: dict, given: dict) -> None:
-    """DATA and --images/--masks are one choice: a source named on the command line replaces the config's."""
-    if "data" in given:
-        values.pop("images", None)
-        values.pop("masks", None)
-    elif "images" in given or "masks" in given:
-        values.pop("data", None)
+def _reporting_skipped(progress: TrainingProgress) -> Callable[[object], None]:
+    """``progress`` that also prints a ``Warning:`` line for each file ``--skip-bad`` leaves out (even
+    under ``--quiet``: it is data the run will not see)."""
+    from roadseg.train.data import DataProblem
+
+    def report(event: object) -> None:
+        if isinstance(event, DataProblem):
+            click.echo(f"Warning: skipping {event}", err=True)
+        else:
+            progress(event)
+
+    return report
 
 
 @click.command(context_settings={"show_default": True})
@@ -86,17 +86,16 @@ def train(data, config_path, resume, overwrite, quiet, as_json, **flags):
         config = TrainConfig.from_dict(base)
     else:
         values = _load_yaml(config_path) if config_path else {}
-        values.update(given)
-        _keep_flagged_data_source(values, given)
-        config = TrainConfig.from_dict(values)
+        config = TrainConfig.from_dict(values, source=config_path, overrides=given)
     result = run_training(config, resume=bool(resume), overwrite=overwrite,
-                          progress=TrainingProgress(quiet, as_json))
+                          progress=_reporting_skipped(TrainingProgress(quiet, as_json)))
     if as_json:
         click.echo(json.dumps({"run_dir": str(result.run_dir), "epochs_completed": result.epochs_completed,
                                "best_loss": result.best_loss, "stopped": result.stopped,
-                               "interrupted": result.interrupted}))
+                               "interrupted": result.interrupted,
+                               "skipped": [str(problem) for problem in result.skipped]}))
     elif not quiet:
         click.echo(f"{result.run_dir}: {result.epochs_completed} epoch(s), best loss "
                    f"{result.best_loss if result.best_loss is not None else '-'}; {result.stopped}", err=True)
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(EXIT_STATUS[result.signal or signal.SIGINT])

@@ -181,3 +181,29 @@ def test_truncated_inputs_fail_alone_with_one_line(scenes, tmp_path, weights, sh
     assert any("a_sat.jpg" in line for line in errors) and any("d.tif" in line for line in errors), stderr
     assert "Traceback" not in stderr
     assert sorted(p.name for p in out.iterdir()) == ["b_mask.png"] and hidden_files(out) == []
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_training_saves_the_last_step_and_resume_finishes(tmp_path, signum, status):
+    """MindSpore's own SIGINT handler used to kill training with no last.ckpt (status 143)."""
+    from tests.train.test_loop import synthetic_data
+
+    data = synthetic_data(tmp_path / "data", count=8, size=96)
+    run = tmp_path / "run"
+    process = roadseg("train", data, "-o", run, "--device", "CPU", "--epochs", "40", "--batch-size", "2",
+                      "--val-split", "0", "--workers", "1")
+    seen = []
+    for line in process.stderr:  # the first epoch's summary: the run is well into its steps now
+        seen.append(line)
+        if line.startswith("epoch 1:"):
+            break
+    time.sleep(0.3)
+    process.send_signal(signum)
+    _, rest = process.communicate(timeout=300)
+    assert process.returncode == status, "".join(seen) + rest
+    assert "interrupted at epoch" in rest and "Traceback" not in rest and "Fatal" not in rest
+    assert (run / "last.ckpt").is_file() and hidden_files(run) == []
+    resumed = roadseg("train", "--resume", run, "--epochs", "3")
+    _, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, stderr
+    assert "3 epoch(s)" in stderr

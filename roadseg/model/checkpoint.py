@@ -146,6 +146,7 @@ def inference_network(contents: CheckpointContents, arch: str, transposed_conv: 
     return network
 
 
+@uninterruptible
 def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputConvention,
                     extra: Mapping[str, object] | None = None, overwrite: bool = True) -> Path:
     """Write the network's tensors under the zoo's names plus roadseg's metadata, atomically.

@@ -1,16 +1,20 @@
 """Training pairs: finding and checking them, the validation split, and the MindSpore input pipeline.
 
-Every problem with the data (an image without a mask, a mask without an image, an unreadable file, a
-size mismatch) is found before training starts and reported by file name, so a long run never dies
-on file 4,000. Each sample's augmentation uses a generator seeded by (seed, epoch, position), so a
-run's batches do not depend on how many workers load them.
+Every problem with the data (an image without a mask, a mask without an image, an unreadable,
+truncated or corrupt file, a size mismatch) is found before training starts and reported by file name,
+so a long run never dies on file 4,000: the check decodes every file in full, as a JPEG cut short after
+its header opens like a good one and fails only when its pixels are read. Each sample's augmentation
+uses a generator seeded by (seed, epoch, position), so a run's batches do not depend on how many
+workers load them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import warnings
+import os
+import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,12 @@ from roadseg.train.augment import augment
 SAT_SUFFIX = "_sat.jpg"
 MASK_SUFFIX = "_mask.png"
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+#: Files decoded at once by the check: GDAL decodes outside the GIL, and a DeepGlobe pair takes ~35 ms.
+CHECK_THREADS = min(8, os.cpu_count() or 1)
+#: What GDAL adds to a decoding error that says nothing to someone training: which internal block
+#: failed, and the setting that turns libjpeg's errors into warnings.
+_GDAL_NOISE = re.compile(r"[^(]*, band \d+: IReadBlock failed at X offset \d+, Y offset \d+: "
+                         r"|\s*\(this error can be turned as a warning[^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -52,14 +62,12 @@ class PairScan:
     pairs: list[TrainPair] = field(default_factory=list)
     problems: list[DataProblem] = field(default_factory=list)
 
-    def raise_if_problems(self, skip_bad: bool) -> None:
-        """One :class:`BadInputError` listing every problem, unless ``skip_bad`` (then only warn)."""
-        if not self.problems:
-            return
+    def raise_if_problems(self, skip_bad: bool) -> list[DataProblem]:
+        """One :class:`BadInputError` listing every problem, unless ``skip_bad``: then the problems, for
+        the caller to report (the CLI prints a ``Warning:`` line for each)."""
+        if not self.problems or skip_bad:
+            return list(self.problems)
         listing = "; ".join(str(problem) for problem in self.problems)
-        if skip_bad:
-            warnings.warn(f"skipping {len(self.problems)} bad training file(s): {listing}", stacklevel=2)
-            return
         raise BadInputError(f"{len(self.problems)} problem(s) in the training data: {listing} "
                             "(fix them, or pass `skip_bad` to train on the rest)")
 
@@ -99,40 +107,62 @@ def _match(images: dict[str, Path], masks: dict[str, Path], where: Path, pattern
     return scan
 
 
-def _shape(path: Path) -> tuple[int, int, int]:
-    """(bands, height, width) from the file header; raises BadInputError for unreadable files (the
-    caller's :class:`DataProblem` names the file)."""
-    from roadseg.io.raster_open import open_raster
+def _read(path: Path, bands: list[int] | None = None) -> np.ndarray:
+    """Every pixel of ``bands`` (all when None), (bands, height, width); one :class:`BadInputError` naming
+    the file when it cannot be opened or decoded to the end.
+
+    GDAL's whole-image shortcut for PNG is off: it reads a PNG cut short without an error (and hands back
+    whatever memory held), where its row-by-row reading fails as it should, at no cost in speed.
+    """
+    import rasterio
+
+    from roadseg.io.raster_open import open_raster, reading
 
     try:
-        with open_raster(path) as src:
-            return src.count, src.height, src.width
+        with rasterio.Env(GDAL_PNG_WHOLE_IMAGE_OPTIM="NO"), open_raster(path) as src, reading(path):
+            return src.read(bands)
     except BadInputError as error:
-        raise BadInputError(f"unreadable ({error.__cause__})") from error
+        raise BadInputError(_GDAL_NOISE.sub("", str(error))) from error
 
 
-def check_pairs(scan: PairScan) -> PairScan:
-    """Open every pair's headers: drop unreadable files, images that are not 3-band, size mismatches."""
+def _decoded(path: Path) -> np.ndarray:
+    """All of ``path``'s pixels, (bands, height, width); the :class:`BadInputError` says why not without
+    the file's name (the caller's :class:`DataProblem` names it)."""
+    try:
+        return _read(path)
+    except BadInputError as error:
+        raise BadInputError(f"unreadable: {str(error).removeprefix(f'{path}: ')}") from error
+
+
+def _pair_problem(pair: TrainPair) -> DataProblem | None:
+    """Why ``pair`` cannot be trained on (the first problem found), or None."""
+    arrays = []
+    for path in (pair.image, pair.mask):
+        try:
+            arrays.append(_decoded(path))
+        except BadInputError as error:
+            return DataProblem(path, str(error))
+    image, mask = arrays
+    if image.shape[0] < 3:
+        return DataProblem(pair.image, f"has {image.shape[0]} band(s), need 3 (RGB)")
+    if image.dtype != np.uint8:
+        return DataProblem(pair.image, f"pixel type {image.dtype}; training needs 8-bit RGB images")
+    if image.shape[1:] != mask.shape[1:]:
+        return DataProblem(pair.mask, f"size {mask.shape[2]}x{mask.shape[1]} does not match its image "
+                                      f"{pair.image.name} ({image.shape[2]}x{image.shape[1]})")
+    return None
+
+
+def check_pairs(scan: PairScan, threads: int = CHECK_THREADS) -> PairScan:
+    """Decode every pair in full (``threads`` files at once): drop unreadable, truncated or corrupt
+    files, images that are not 3-band, and size mismatches. Pairs and problems keep their order."""
     checked = PairScan(problems=list(scan.problems))
-    for pair in scan.pairs:
-        try:
-            image_shape = _shape(pair.image)
-        except BadInputError as error:
-            checked.problems.append(DataProblem(pair.image, str(error)))
-            continue
-        try:
-            mask_shape = _shape(pair.mask)
-        except BadInputError as error:
-            checked.problems.append(DataProblem(pair.mask, str(error)))
-            continue
-        if image_shape[0] < 3:
-            checked.problems.append(DataProblem(pair.image, f"has {image_shape[0]} band(s), need 3 (RGB)"))
-        elif image_shape[1:] != mask_shape[1:]:
-            checked.problems.append(DataProblem(
-                pair.mask, f"size {mask_shape[2]}x{mask_shape[1]} does not match its image "
-                           f"{pair.image.name} ({image_shape[2]}x{image_shape[1]})"))
-        else:
-            checked.pairs.append(pair)
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for pair, problem in zip(scan.pairs, pool.map(_pair_problem, scan.pairs)):
+            if problem is None:
+                checked.pairs.append(pair)
+            else:
+                checked.problems.append(problem)
     return checked
 
 
@@ -160,13 +190,7 @@ def split_validation(pairs: Sequence[TrainPair], fraction: float, seed: int
 
 def read_pair(pair: TrainPair) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 RGB and (H, W) float32 0/1 mask (value/255 >= 0.5 is road; 0/1 masks as such)."""
-    from roadseg.io.raster_open import open_raster, reading
-
-    arrays = []
-    for path, bands in ((pair.image, [1, 2, 3]), (pair.mask, [1])):
-        with open_raster(path, "it changed since training started; restore it and `resume`") as src, reading(path):
-            arrays.append(src.read(bands))
-    image, mask = arrays
+    image, mask = _read(pair.image, [1, 2, 3]), _read(pair.mask, [1])
     if image.dtype != np.uint8:
         raise BadInputError(f"{pair.image}: pixel type {image.dtype}; training needs 8-bit RGB images")
     mask = mask[0]
@@ -209,12 +233,20 @@ class AugmentedSource:
         self.recipe = recipe
         self.seed, self.epoch, self.start = seed, epoch, start
         self.rank, self.group_size = rank, group_size
+        #: What an item raised last: MindSpore's pipeline hands it on only as text in its own error.
+        self.failure: BadInputError | None = None
 
     def __len__(self) -> int:
         return len(self.order) - self.start
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        position = self.start + int(index)
+        try:
+            return self._item(self.start + int(index))
+        except BadInputError as error:
+            self.failure = error
+            raise
+
+    def _item(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask = read_pair(self.pairs[self.order[position]])
         rng = np.random.default_rng([self.seed, self.epoch, position * self.group_size + self.rank])
         recipe = self.recipe

@@ -9,22 +9,30 @@ epoch with gradients averaged across workers; only rank 0 writes anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
+import signal
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from roadseg.errors import BadInputError, OutputExistsError, WeightsError
-from roadseg.io.atomic import atomic_output
+from roadseg.errors import BadInputError, BadParameterError, OutputExistsError, WeightsError
+from roadseg.interrupts import Terminated, uninterruptible
+from roadseg.io.atomic import atomic_output, check_writable
 from roadseg.model.convention import ZOO_CONVENTION, InputConvention
+from roadseg.train.options import parse_option, read_yaml_options
 from roadseg.train.schedule import PlateauSchedule
+
+if typing.TYPE_CHECKING:
+    from roadseg.train.data import DataProblem
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +47,13 @@ LOSS_SCALE = {"init_loss_scale": 2.0 ** 24, "scale_factor": 2, "scale_window": 1
 MIXED_PRECISION_LEVEL = "O2"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Every option of a training run; ``config.yaml`` in the run directory is this, resolved."""
+    """Every option of a training run; ``config.yaml`` in the run directory is this, resolved.
+
+    Each value is converted to its option's type when the config is made (``"1e-4"`` becomes 1e-4), and
+    a value of the wrong type or out of range fails with :class:`BadParameterError` naming the option.
+    """
 
     output: str = "runs/train"
     data: str | None = None
@@ -65,28 +77,65 @@ class TrainConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
+        for name, kind in typing.get_type_hints(TrainConfig).items():
+            object.__setattr__(self, name, parse_option(name, kind, getattr(self, name)))
         if (self.data is None) == (self.images is None):
             raise BadInputError("give either a DATA directory (DeepGlobe layout) or `images` and `masks`")
         if (self.images is None) != (self.masks is None):
             raise BadInputError("`images` and `masks` go together")
         if self.init and self.backbone:
             raise BadInputError("`init` and `backbone` exclude each other: pick one starting point")
-        if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
-            raise BadInputError(f"batch size ({self.batch_size}), epochs ({self.epochs}) and lr ({self.lr}) "
-                                "must be positive")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        for name in ("epochs", "batch_size", "workers", "steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BadParameterError(name, f"must be at least 1, got {value}")
+        if self.device_id < 0:
+            raise BadParameterError("device_id", f"must be 0 or more, got {self.device_id}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise BadParameterError("lr", f"must be a positive number, got {self.lr}")
+        if not 0.0 <= self.val_split < 1.0:
+            raise BadParameterError("val_split", f"must be in [0, 1), got {self.val_split}")
         if self.crop is not None and (self.crop < 32 or self.crop % 32):
-            raise BadInputError(f"`crop` {self.crop}: must be a positive multiple of 32")
+            raise BadParameterError("crop", f"must be a positive multiple of 32, got {self.crop}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
+    def from_dict(cls, values: dict, *, source: Path | str | None = None, overrides: dict | None = None,
+                  advice: str = "") -> TrainConfig:
+        """The config of ``values`` (read from file ``source``, if any) with ``overrides`` on top.
+
+        A data source among the overrides (``data``, or ``images``/``masks``) replaces the file's. An
+        unknown key or a bad value read from ``source`` fails with one :class:`BadInputError` naming the
+        file and the key, followed by ``advice`` (``"; ..."``); a bad override fails as it would alone.
+        """
+        where = f"{source}: " if source is not None else ""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise BadInputError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+            raise BadInputError(f"{where}unknown training option(s) {', '.join(unknown)}; "
+                                f"known: {', '.join(sorted(known))}{advice}")
+        overrides = overrides or {}
+        merged = {**_without_replaced_source(values, overrides), **overrides}
+        try:
+            return cls(**merged)
+        except BadParameterError as error:
+            if source is None or error.parameter in overrides:
+                raise
+            raise BadInputError(f"{where}key '{error.parameter}' {error.problem}{advice}") from None
+
+
+def _without_replaced_source(values: dict, overrides: dict) -> dict:
+    """``values`` less its data source when ``overrides`` names one: DATA and `images`/`masks` are one choice."""
+    if "data" in overrides:
+        return {key: value for key, value in values.items() if key not in ("images", "masks")}
+    if "images" in overrides or "masks" in overrides:
+        return {key: value for key, value in values.items() if key != "data"}
+    return values
 
 
 @dataclass(frozen=True)
@@ -125,6 +174,9 @@ class TrainResult:
     interrupted: bool = False
     history: list[EpochRecord] = field(default_factory=list)
     parameter_digest: str = ""
+    skipped: list[DataProblem] = field(default_factory=list)
+    signal: int | None = None
+    """With ``interrupted``: the signal that stopped the run (SIGINT for Ctrl-C, or SIGTERM)."""
 
 
 ProgressCallback = Callable[[object], None]
@@ -134,6 +186,7 @@ ProgressCallback = Callable[[object], None]
 class _Data:
     train: list
     valid: list
+    skipped: list[DataProblem] = field(default_factory=list)
 
 
 def gather_data(config: TrainConfig):
@@ -145,14 +198,14 @@ def gather_data(config: TrainConfig):
     valid_scan = check_pairs(pair_deepglobe(config.val_dir)) if config.val_dir else None
     if valid_scan is not None:
         scan.problems += valid_scan.problems
-    scan.raise_if_problems(config.skip_bad)
+    skipped = scan.raise_if_problems(config.skip_bad)
     if valid_scan is not None:
         train, valid = scan.pairs, valid_scan.pairs
     else:
         train, valid = split_validation(scan.pairs, config.val_split, config.seed)
     if not train:
         raise BadInputError(f"{config.data or config.images}: no usable training pairs")
-    return _Data(train, valid)
+    return _Data(train, valid, skipped)
 
 
 # ---------------------------------------------------------------------------------------------- MindSpore
@@ -298,15 +351,19 @@ class _Loop:
         from roadseg.model.mindspore_runtime import ms
         from roadseg.model.network import build_network
 
-        self.config = config
-        self.overwrite = overwrite
+        self.config, self.overwrite, self.resuming = config, overwrite, resume
         self.run_dir = Path(config.output)
+        self.created_run_dir = False
+        if not resume:
+            self._check_run_dir()  # before the data check: refusing costs nothing
         self.data = gather_data(config)  # every data problem is reported before MindSpore starts
         device_id = int(os.environ.get("DEVICE_ID", config.device_id))
         self.device = configure_mindspore(config.device, device_id)
         self.rank, self.size = _distributed()
         self.writer = self.rank == 0
         self.progress = progress if self.writer else None
+        for problem in self.data.skipped if self.progress else ():
+            self.progress(problem)
         per_epoch = len(self.data.train) // self.size // config.batch_size
         if per_epoch == 0:
             raise BadInputError(f"{len(self.data.train)} training pairs cannot fill one batch of "
@@ -322,28 +379,60 @@ class _Loop:
         if resume:
             self._resume()
         else:
-            self._prepare_run_dir()
             self._initialise()
         self.train_cell, self.optimizer = _build_train_cell(self.network, self.device, self.schedule.lr)
         if resume:
             self._load_training_state()
         self.train_cell.set_train(True)
         self._mean = None
+        if not resume:
+            self._start_run_dir()  # last: a failure while setting up leaves nothing behind
 
     # -- set-up
-    def _prepare_run_dir(self) -> None:
-        if not self.writer:
-            return
-        for name in (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME):
+    def _check_run_dir(self) -> None:
+        """Refuse a directory whose run saved something (a checkpoint or metrics) unless ``overwrite``.
+
+        A ``config.yaml`` alone is a run that stopped before its first epoch ended (killed, say): nothing
+        of value, so a new run replaces it; ``resume`` would start that run over from its first epoch.
+        """
+        for name in (LAST_NAME, BEST_NAME, METRICS_NAME):
             if (self.run_dir / name).exists() and not self.overwrite:
                 raise OutputExistsError(f"{self.run_dir} already holds a run ({name}); pass `resume` "
                                         f"{self.run_dir} to continue it or `overwrite` to start again")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / METRICS_NAME).unlink(missing_ok=True)
+        check_writable(self.run_dir / CONFIG_NAME, overwrite=True)
+
+    def _start_run_dir(self) -> None:
+        """Write ``config.yaml``, removing what an earlier run left (``_check_run_dir`` allowed that)."""
+        if not self.writer:
+            return
+        self.created_run_dir = not self.run_dir.exists()
+        for name in (LAST_NAME, BEST_NAME, METRICS_NAME):
+            (self.run_dir / name).unlink(missing_ok=True)
         import yaml
 
         with atomic_output(self.run_dir / CONFIG_NAME, overwrite=True) as temp:
             temp.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+
+    def discard_unsaved(self) -> None:
+        """After a new run failed before its first checkpoint, remove what it wrote: none of it could be
+        resumed, and the same command then runs again as it stands."""
+        if not self.writer or self.resuming or (self.run_dir / LAST_NAME).exists():
+            return
+        for name in (CONFIG_NAME, METRICS_NAME, BEST_NAME):
+            (self.run_dir / name).unlink(missing_ok=True)
+        if self.created_run_dir:
+            with contextlib.suppress(OSError):  # something else was put there meanwhile: leave it
+                self.run_dir.rmdir()
+
+    def file_failed(self, error: BadInputError) -> BadInputError:
+        """``error``, from a file that failed after the check passed it, with where training stopped and
+        the way on (a run with a checkpoint is resumed; one without starts again)."""
+        if (self.run_dir / LAST_NAME).is_file():
+            way_on = f"pass `resume` {self.run_dir} to continue from the last checkpoint"
+        else:
+            way_on = "nothing was saved, so run the same command again"
+        return BadInputError(f"{error} (training stopped in epoch {self.epoch + 1}; once that is fixed, "
+                             f"{way_on})")
 
     def _initialise(self) -> None:
         from roadseg.model.checkpoint import load_into, read_checkpoint
@@ -362,7 +451,8 @@ class _Loop:
 
         path = self.run_dir / LAST_NAME
         if not path.is_file():
-            raise BadInputError(f"{self.run_dir}: no {LAST_NAME} to resume from; start a new run with -o")
+            self._resume_from_start()
+            return
         self._contents = contents = read_checkpoint(path)
         if STATE_KEY not in contents.metadata:
             raise BadInputError(f"{path}: not a roadseg training checkpoint (no loop state)")
@@ -377,9 +467,23 @@ class _Loop:
         if self.writer:
             self._truncate_metrics()
 
+    def _resume_from_start(self) -> None:
+        """A run that stopped before its first checkpoint saved only its options: start it over with them."""
+        if not (self.run_dir / CONFIG_NAME).is_file():
+            raise BadInputError(f"{self.run_dir}: no {LAST_NAME} to resume from; start a new run without "
+                                "`resume`")
+        logger.warning("%s: no %s yet (the run stopped before its first epoch ended); starting it from epoch 1",
+                       self.run_dir, LAST_NAME)
+        self._contents = None
+        self._initialise()
+        if self.writer:
+            self._truncate_metrics()
+
     def _load_training_state(self) -> None:
         from roadseg.model.mindspore_runtime import ms
 
+        if self._contents is None:
+            return
         saved = self._contents.training_state
         for parameter in _training_parameters(self.train_cell):
             if parameter.name in saved and not parameter.name.startswith(BEST_PREFIX):
@@ -479,10 +583,18 @@ class _Loop:
         source = AugmentedSource(self.data.train, order, recipe, seed=config.seed, epoch=self.epoch,
                                  rank=self.rank, group_size=self.size, start=self.step * config.batch_size)
         dataset = make_dataset(source, config.batch_size, workers=config.workers)
+        try:
+            return self._train_steps(dataset)
+        except RuntimeError as error:  # MindSpore's pipeline wraps what the source raised in many lines
+            if source.failure is None:
+                raise
+            raise self.file_failed(source.failure) from error
+
+    def _train_steps(self, dataset) -> float:
+        """One optimizer step per batch of ``dataset``; the epoch's loss averaged over ranks."""
         last = time.perf_counter()
-        for image, mask in dataset.create_tuple_iterator(num_epochs=1):
-            output = self.train_cell(image, mask)
-            loss = float((output[0] if isinstance(output, tuple) else output).asnumpy())
+        batches = dataset.create_tuple_iterator(num_epochs=1)
+        while (loss := self._step(batches)) is not None:
             if not math.isfinite(loss) and self.device == "CPU":
                 raise BadInputError(f"training diverged at epoch {self.epoch + 1} step {self.step + 1} "
                                     f"(loss {loss}); lower `lr`")
@@ -494,11 +606,26 @@ class _Loop:
             last = now
         return self.sync_epoch(self.loss_sum / max(self.step, 1))
 
+    @uninterruptible
+    def _step(self, batches) -> float | None:
+        """The next batch through the optimizer: its loss, or None at the epoch's end. A signal waits
+        for the step to finish (MindSpore's layers would turn it into another error), so Ctrl-C saves
+        the last finished step."""
+        try:
+            image, mask = next(batches)
+        except StopIteration:
+            return None
+        output = self.train_cell(image, mask)
+        return float((output[0] if isinstance(output, tuple) else output).asnumpy())
+
     def finish_epoch(self, mean_loss: float, seconds: float) -> tuple[EpochRecord, bool, str]:
         from roadseg.model.mindspore_runtime import ms
 
-        val_iou = _road_iou(self.network, self.data.valid, self.config.crop, self.convention) \
-            if self.writer else None
+        try:
+            val_iou = _road_iou(self.network, self.data.valid, self.config.crop, self.convention) \
+                if self.writer else None
+        except BadInputError as error:
+            raise self.file_failed(error) from error
         decision = self.schedule.step(mean_loss)
         if decision.improved:
             self.best = _snapshot(self.network)
@@ -517,9 +644,11 @@ class _Loop:
 def run_training(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                  progress: ProgressCallback | None = None) -> TrainResult:
     """Train (or, with ``resume``, continue the run in ``config.output``) until the schedule or
-    ``config.epochs`` stops it. ``progress`` receives a :class:`StepEvent` per step and an
-    :class:`EpochRecord` per epoch (rank 0 only). Ctrl-C saves ``last.ckpt`` and returns with
-    ``interrupted=True``; ``--resume`` then continues from the exact step.
+    ``config.epochs`` stops it. ``progress`` receives a :class:`~roadseg.train.data.DataProblem` per file
+    ``skip_bad`` leaves out, then a :class:`StepEvent` per step and an :class:`EpochRecord` per epoch
+    (rank 0 only). Ctrl-C saves ``last.ckpt`` and returns with ``interrupted=True``; ``--resume`` then
+    continues from the exact step. A new run that fails before its first checkpoint removes what it
+    wrote, so the same call can simply be made again.
     """
     loop = _Loop(config, resume, overwrite, progress)
     history: list[EpochRecord] = []
@@ -535,15 +664,19 @@ def run_training(config: TrainConfig, *, resume: bool = False, overwrite: bool =
             if stop:
                 stopped = reason
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
         loop.save_last()
         return TrainResult(loop.run_dir, loop.epoch, _finite(loop.schedule.best_loss),
                            f"interrupted at epoch {loop.epoch + 1} step {loop.step}", True, history,
-                           parameter_digest(loop.network))
+                           parameter_digest(loop.network), loop.data.skipped,
+                           signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM)
+    except Exception:
+        loop.discard_unsaved()
+        raise
     digest = parameter_digest(loop.network)
     logger.info("rank %d of %d finished: parameter digest %s", loop.rank, loop.size, digest)
     return TrainResult(loop.run_dir, loop.epoch, _finite(loop.schedule.best_loss), stopped, False, history,
-                       digest)
+                       digest, loop.data.skipped)
 
 
 def _finite(value: float) -> float | None:
@@ -551,12 +684,13 @@ def _finite(value: float) -> float | None:
 
 
 def load_run_config(run_dir: Path | str) -> TrainConfig:
-    """The resolved configuration a run saved, for ``--resume``."""
-    import yaml
-
+    """The resolved configuration a run saved, for ``--resume``; a damaged one fails with one line
+    naming the file and the two ways on (repair it, or start the run again)."""
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise BadInputError(f"{run_dir}: no {CONFIG_NAME}; not a roadseg training run directory")
-    values = yaml.safe_load(path.read_text()) or {}
-    values["output"] = str(run_dir)
-    return TrainConfig.from_dict(values)
+    advice = "; repair it (the run's options, as YAML) or start the run again with `overwrite`"
+    values = read_yaml_options(path, advice)
+    if not values:
+        raise BadInputError(f"{path}: empty{advice}")
+    return TrainConfig.from_dict(values, source=path, overrides={"output": str(run_dir)}, advice=advice)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +58,25 @@ class TestPairing:
         assert "does not match" in problems["small_mask.png"]
         with pytest.raises(BadInputError, match=r"4 problem\(s\).*lonely_sat\.jpg.*`skip_bad`"):
             scan.raise_if_problems(skip_bad=False)
-        with pytest.warns(UserWarning, match="skipping 4 bad"):
-            scan.raise_if_problems(skip_bad=True)
+
+    def test_skip_bad_returns_the_problems_without_a_python_warning(self, tmp_path):
+        """The CLI prints one ``Warning:`` line per file from the list; a Python warning would add its
+        ``warnings.warn(...)`` source line to the output."""
+        _deepglobe_pair(tmp_path, "good")
+        _deepglobe_pair(tmp_path, "lonely")
+        (tmp_path / "lonely_mask.png").unlink()
+        scan = check_pairs(pair_deepglobe(tmp_path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            skipped = scan.raise_if_problems(skip_bad=True)
+        assert [(p.path.name, p.reason) for p in skipped] == [("lonely_sat.jpg", "image without a mask")]
+        assert [p.id for p in scan.pairs] == ["good"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert check_pairs(pair_deepglobe(tmp_path)).pairs == scan.pairs  # clean data: nothing skipped
+        clean = check_pairs(pair_deepglobe(tmp_path))
+        clean.problems.clear()
+        assert clean.raise_if_problems(skip_bad=True) == []
 
     def test_geotiff_pairs_by_stem(self, tmp_path):
         images, masks = tmp_path / "img", tmp_path / "msk"
@@ -76,6 +95,17 @@ class TestPairing:
         assert "without an image" in problems[("msk", "c.tif")]
         assert "need 3" in problems[("img", "gray.tif")]
 
+    def test_images_that_are_not_8_bit_are_found_by_the_check(self, tmp_path):
+        images, masks = tmp_path / "img", tmp_path / "msk"
+        images.mkdir()
+        masks.mkdir()
+        write_image(images / "deep.tif", np.zeros((3, 32, 32), np.uint16), "GTiff")
+        write_image(masks / "deep.tif", np.ones((32, 32), np.uint8), "GTiff")
+        scan = check_pairs(pair_by_stem(images, masks))
+        assert scan.pairs == []
+        assert [(p.path.name, p.reason) for p in scan.problems] == [
+            ("deep.tif", "pixel type uint16; training needs 8-bit RGB images")]
+
     def test_empty_and_missing_directories(self, tmp_path):
         with pytest.raises(BadInputError, match="no training pairs"):
             pair_deepglobe(tmp_path)
@@ -87,6 +117,72 @@ class TestPairing:
         image, mask = read_pair(TrainPair("x", tmp_path / "x_sat.jpg", tmp_path / "x_mask.png"))
         assert image.shape == (32, 32, 3) and image.dtype == np.uint8
         assert mask.dtype == np.float32 and mask.sum() == 4 * 32 and mask[4:8].all()
+
+
+def _cut(source: Path, target: Path, length: int) -> None:
+    target.write_bytes(source.read_bytes()[:length])
+
+
+def _scan_header_end(jpeg: bytes) -> int:
+    """Where a JPEG's entropy-coded scan data starts: just past its start-of-scan (FFDA) segment."""
+    start = jpeg.index(b"\xff\xda")
+    return start + 2 + int.from_bytes(jpeg[start + 2:start + 4], "big")
+
+
+class TestTruncatedFiles:
+    """A JPEG cut after its header opens like a good one (size, bands) and fails only when decoded."""
+
+    def test_the_check_finds_jpegs_and_pngs_cut_anywhere(self, shared_data, tmp_path):
+        train = shared_data / "deepglobe" / "train"
+        jpeg, png = train / "104_sat.jpg", train / "104_mask.png"
+        size, scan_start = jpeg.stat().st_size, _scan_header_end(jpeg.read_bytes())
+        cuts = {"header": scan_start, "early": scan_start + 1000, "half": size // 2, "end": size - 2}
+        for name, length in cuts.items():
+            _cut(jpeg, tmp_path / f"{name}_sat.jpg", length)
+            shutil.copy(png, tmp_path / f"{name}_mask.png")
+        shutil.copy(jpeg, tmp_path / "good_sat.jpg")
+        shutil.copy(png, tmp_path / "good_mask.png")
+        shutil.copy(jpeg, tmp_path / "cutmask_sat.jpg")
+        _cut(png, tmp_path / "cutmask_mask.png", png.stat().st_size // 2)
+        scan = check_pairs(pair_deepglobe(tmp_path))
+        assert [p.id for p in scan.pairs] == ["good"]
+        problems = {problem.path.name: problem.reason for problem in scan.problems}
+        assert problems.keys() == {f"{name}_sat.jpg" for name in cuts} | {"cutmask_mask.png"}
+        for reason in problems.values():
+            assert reason.startswith("unreadable: reading failed, the file may be truncated or corrupt")
+            assert "\n" not in reason and "GDAL_ERROR_ON_LIBJPEG_WARNING" not in reason  # GDAL's own advice
+            assert "IReadBlock" not in reason  # GDAL's internal block numbers
+        assert "Premature end of JPEG file" in problems["half_sat.jpg"]
+
+    def test_small_pngs_cut_short_are_found_every_time(self, tmp_path):
+        """GDAL reads a small PNG whole, and then reports no error for one cut short (handing back
+        whatever memory held, different at each read): the check must still find every cut."""
+        rng = np.random.default_rng(3)
+        write_image(tmp_path / "whole.png", rng.integers(0, 256, (3, 64, 64), dtype=np.uint8), "PNG")
+        whole = (tmp_path / "whole.png").read_bytes()
+        cuts = [len(whole) // 4, len(whole) // 3, len(whole) // 2, len(whole) - 200]
+        for index, length in enumerate(cuts):
+            (tmp_path / f"p{index}_sat.jpg").write_bytes(whole[:length])  # DeepGlobe names; PNG inside
+            write_image(tmp_path / f"p{index}_mask.png", np.zeros((64, 64), np.uint8), "PNG")
+        for _ in range(3):
+            scan = check_pairs(pair_deepglobe(tmp_path))
+            assert scan.pairs == []
+            assert sorted(p.path.name for p in scan.problems) == [f"p{i}_sat.jpg" for i in range(len(cuts))]
+            assert all("truncated or corrupt" in p.reason for p in scan.problems)
+
+    def test_a_file_cut_after_the_check_names_itself_when_read(self, shared_data, tmp_path):
+        """What slips past the check (a file damaged while training runs) fails naming the file, and
+        the source keeps the error: MindSpore's pipeline passes it on only as text."""
+        train = shared_data / "deepglobe" / "train"
+        shutil.copy(train / "104_sat.jpg", tmp_path / "a_sat.jpg")
+        shutil.copy(train / "104_mask.png", tmp_path / "a_mask.png")
+        pairs = check_pairs(pair_deepglobe(tmp_path)).pairs
+        source = AugmentedSource(pairs, [0], SampleRecipe(ZOO_CONVENTION, crop=256), seed=0, epoch=0)
+        assert source[0][0].shape == (3, 256, 256) and source.failure is None
+        _cut(train / "104_sat.jpg", tmp_path / "a_sat.jpg", 5000)
+        with pytest.raises(BadInputError, match=r"a_sat\.jpg: reading failed.*truncated") as caught:
+            source[0]
+        assert source.failure is caught.value
 
 
 def _pairs(ids):

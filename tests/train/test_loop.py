@@ -7,6 +7,7 @@ augmentation draws, and the Adam moments and step counters come back from last.c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -129,8 +130,7 @@ class TestResume:
         straight_dir, data, _, _ = straight_run
         first = run_training(_config(tmp_path, data, "run", epochs=1))
         assert first.epochs_completed == 1
-        config = load_run_config(tmp_path / "run")
-        config.epochs = 2
+        config = dataclasses.replace(load_run_config(tmp_path / "run"), epochs=2)
         resumed = run_training(config, resume=True)
         assert resumed.epochs_completed == 2
         assert _max_difference(straight_dir / "run" / "last.ckpt", tmp_path / "run" / "last.ckpt") <= RESUME_ATOL
@@ -158,8 +158,77 @@ class TestResume:
         from roadseg.train.loop import run_training
 
         data = synthetic_data(tmp_path / "data")
-        with pytest.raises(BadInputError, match="no last.ckpt"):
+        with pytest.raises(BadInputError, match="no last.ckpt to resume from; start a new run without `resume`"):
             run_training(_config(tmp_path, data, "empty"), resume=True)
+
+
+class TestRunStoppedEarly:
+    """What a run leaves when it stops before its first checkpoint, and what can be done with it."""
+
+    def test_a_directory_with_only_its_config_is_replaced_or_resumed_from_the_start(self, tmp_path):
+        """A run killed in its first epoch leaves config.yaml alone: nothing of value, so a new run
+        replaces it without `overwrite`, and `resume` (which "already holds a run" points to) starts
+        it from epoch 1 instead of refusing."""
+        import yaml
+
+        from roadseg.train.loop import load_run_config, run_training
+
+        data = synthetic_data(tmp_path / "data")
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "config.yaml").write_text(yaml.safe_dump(_config(tmp_path, data, "run", epochs=9).to_dict()))
+        result = run_training(_config(tmp_path, data, "run", epochs=1, steps_per_epoch=1))
+        assert result.epochs_completed == 1
+        assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 1
+        for name in ("last.ckpt", "best.ckpt", "metrics.jsonl"):
+            (run / name).unlink()
+        resumed = run_training(load_run_config(run), resume=True)
+        assert resumed.epochs_completed == 1 and [r.epoch for r in resumed.history] == [1]
+        assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+
+    def test_a_new_run_failing_before_its_first_checkpoint_leaves_nothing(self, tmp_path):
+        """With `overwrite` the old run's files go when the new run starts (a failed new run must not
+        leave its config beside the old checkpoint, which `resume` would then mix); what the new run
+        wrote goes when it fails, so the directory is as if the command had never run."""
+        from roadseg.errors import BadInputError
+        from roadseg.train.loop import run_training
+
+        data = synthetic_data(tmp_path / "data")
+        run_training(_config(tmp_path, data, "run", epochs=1, steps_per_epoch=1))
+        odd = synthetic_data(tmp_path / "odd", size=40)  # passes the check, fails in the first step
+        with pytest.raises(BadInputError, match=r"is not a multiple of 32; pass `crop` \(training stopped in "
+                                                r"epoch 1; once that is fixed, nothing was saved, so run the same"):
+            run_training(_config(tmp_path, odd, "run", epochs=1), overwrite=True)
+        assert list((tmp_path / "run").iterdir()) == []
+        with pytest.raises(BadInputError, match="not a multiple of 32"):
+            run_training(_config(tmp_path, odd, "fresh", epochs=1))
+        assert not (tmp_path / "fresh").exists()
+
+    def test_a_file_damaged_after_a_checkpoint_names_itself_and_resume_goes_on(self, tmp_path):
+        """The check passed the file; it is cut once epoch 1 is saved. Epoch 2 stops with one line naming
+        it and pointing to `resume`, which continues once the file is back."""
+        from roadseg.errors import BadInputError
+        from roadseg.train.loop import EpochRecord, load_run_config, run_training
+
+        data = synthetic_data(tmp_path / "data")
+        image = data / "2_sat.jpg"
+        whole = image.read_bytes()
+
+        def cut_after_epoch_one(event):
+            if isinstance(event, EpochRecord) and event.epoch == 1:
+                image.write_bytes(whole[:len(whole) // 3])
+
+        config = _config(tmp_path, data, "run", steps_per_epoch=2)
+        with pytest.raises(BadInputError) as caught:
+            run_training(config, progress=cut_after_epoch_one)
+        message = str(caught.value)
+        assert message.startswith(f"{image}: reading failed, the file may be truncated or corrupt")
+        assert message.endswith(f"(training stopped in epoch 2; once that is fixed, pass `resume` "
+                                f"{tmp_path / 'run'} to continue from the last checkpoint)")
+        assert "\n" not in message
+        image.write_bytes(whole)
+        resumed = run_training(load_run_config(tmp_path / "run"), resume=True)
+        assert resumed.epochs_completed == 2 and [r.epoch for r in resumed.history] == [2]
 
 
 def test_backbone_checkpoint_fills_the_encoder(tmp_path):
