@@ -70,11 +70,10 @@ def _write_pixel_csv(path: Path, result, overwrite: bool) -> None:
                              *("" if math.isnan(value) else f"{value:.6f}" for value in scores)])
 
 
-def _run_graphs(prediction: str, truth: str, scoring: GraphScoring, report: Report) -> None:
-    from roadseg.metrics.evaluate import evaluate_graphs
-
-    evaluation = evaluate_graphs(prediction, truth, scoring)
-    spacing, snap = scoring.spacing, scoring.snap
+def _report_graphs(evaluation, report: Report) -> None:
+    """Print APLS (a table or JSON) and write its CSV row."""
+    prediction, truth = str(evaluation.prediction), str(evaluation.truth)
+    spacing, snap = evaluation.spacing_m, evaluation.snap_m
     result = evaluation.apls
     row = {
         "prediction": prediction, "truth": truth, "apls": result.apls,
@@ -164,44 +163,73 @@ def eval_command(prediction: str, truth: str | None, scoring: ScoreOptions, grap
     Vectors: PRED and GT are GeoJSON road centrelines; reports APLS (SpaceNet). A mask as PRED is
     vectorized first with the vectorize defaults.
     """
-    from roadseg.io.atomic import check_writable
+    from roadseg.io.atomic import check_apart, check_writable
 
+    form = _form(prediction, truth, scoring)
+    if report.csv_path is not None:
+        check_apart([report.csv_path], _input_files(prediction, truth))
+        check_writable(report.csv_path, report.overwrite)
+    if form == "predict":
+        result = _run_predict(prediction, predictions_dir, model, options, scoring, report)
+    elif form == "graphs":
+        from roadseg.metrics.evaluate import evaluate_graphs
+
+        result = evaluate_graphs(prediction, truth, graph_scoring)
+    else:
+        result = _run_masks(prediction, truth, scoring, report)
+    if form == "graphs":
+        _report_graphs(result, report)
+    else:
+        empty = (f"no masks scored in {prediction}" if form == "predict"
+                 else f"no masks found in {prediction} and {truth}; give mask files or directories")
+        _render_pixels(result, report, empty)
+
+
+def _form(prediction: str, truth: str | None, scoring: ScoreOptions) -> str:
+    """Which eval this is, ``predict`` (DATA_DIR), ``graphs`` (APLS) or ``masks``; usage errors for
+    options and arguments that do not fit it."""
     ctx = click.get_current_context()
     predict_given = [param.opts[0] for param in ctx.command.params if param.name in PREDICT_ONLY
                      and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT]
     if truth is not None and predict_given:
         raise click.UsageError(f"{predict_given[0]} applies to `roadseg eval DATA_DIR` (predict, then score); "
                                "scoring PRED against GT runs no model")
-    if report.csv_path is not None:
-        check_writable(report.csv_path, report.overwrite)
     if truth is None:
         if is_road_vector(prediction):
             raise click.UsageError("a GeoJSON PRED needs a GeoJSON GT to compare with")
-        result = _run_predict(prediction, predictions_dir, model, options, scoring, report)
-        _render_pixels(result, report, f"no masks scored in {prediction}")
-        return
+        return "predict"
+    if not (is_road_vector(truth) or is_road_vector(prediction)):
+        return "masks"
+    if not is_road_vector(truth):
+        raise click.UsageError("APLS needs the ground truth as GeoJSON road centrelines "
+                               "(PRED.geojson|PRED_MASK GT.geojson)")
+    if not is_road_vector(prediction) and not Path(prediction).is_file():
+        raise click.UsageError(f"{prediction}: APLS takes one GeoJSON file or one mask file as PRED")
+    if scoring.error_maps is not None or scoring.images:
+        raise click.UsageError("--error-maps and --images apply to masks, not to GeoJSON roads")
+    return "graphs"
 
-    if is_road_vector(truth) or is_road_vector(prediction):
-        if not is_road_vector(truth):
-            raise click.UsageError("APLS needs the ground truth as GeoJSON road centrelines "
-                                   "(PRED.geojson|PRED_MASK GT.geojson)")
-        if not is_road_vector(prediction) and not Path(prediction).is_file():
-            raise click.UsageError(f"{prediction}: APLS takes one GeoJSON file or one mask file as PRED")
-        if scoring.error_maps is not None or scoring.images:
-            raise click.UsageError("--error-maps and --images apply to masks, not to GeoJSON roads")
-        _run_graphs(prediction, truth, graph_scoring, report)
-        return
 
+def _input_files(prediction: str, truth: str | None) -> list[Path]:
+    """The files eval reads: those named, and those in the folders named (a CSV must not replace one)."""
+    from roadseg.io.inputs import collect_inputs
+
+    items = [item for item in (prediction, truth) if item is not None]
+    folders = [item for item in items if Path(item).is_dir()]
+    return [Path(item) for item in items if item not in folders] + (collect_inputs(folders) if folders else [])
+
+
+def _run_masks(prediction: str, truth: str, scoring: ScoreOptions, report: Report):
+    """Score the masks PRED against GT, with a bar on a terminal."""
     from roadseg.metrics.evaluate import evaluate_masks
 
     bar = CountBar("image") if progress_wanted(report.quiet or report.as_json) else None
     try:
-        result = evaluate_masks([prediction], [truth], scoring, overwrite=report.overwrite,
-                                progress=bar.update if bar else None)
+        return evaluate_masks([prediction], [truth], scoring, overwrite=report.overwrite,
+                              progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
-    _render_pixels(result, report, f"no masks found in {prediction} and {truth}; give mask files or directories")
 
 
 def _run_predict(data: str, predictions_dir: Path | None, model: ModelChoice, options: PredictOptions,
@@ -210,9 +238,10 @@ def _run_predict(data: str, predictions_dir: Path | None, model: ModelChoice, op
     import tempfile
 
     from roadseg.inference.predict import check_settings
-    from roadseg.metrics.evaluate import predict_and_evaluate, satellite_images
+    from roadseg.metrics.evaluate import plan_predict_eval, predict_and_evaluate
 
-    total = len(satellite_images(data))  # fail on an empty directory before loading the model
+    # before the model loads: images, their ground truth, and predictions that would be the truth
+    total = len(plan_predict_eval(data, predictions_dir).images)
     check_settings(None, options)
     loaded = model.load()
     bar = CountBar("image") if progress_wanted(report.quiet or report.as_json) else None

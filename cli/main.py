@@ -85,15 +85,16 @@ def as_flags(message: str, flag: Callable[[str], str]) -> str:
 def cli(verbose: int, quiet_logs: int) -> None:
     """Extract roads from satellite imagery with MindSpore's D-LinkNet."""
     warnings.showwarning = _one_line_warning
+    warnings.simplefilter("always", UserWarning)  # one line per file a warning is about, not per code line
     level = logging.WARNING - 10 * (verbose - quiet_logs)
     logging.basicConfig(level=max(logging.DEBUG, min(level, logging.CRITICAL)),
                         format="%(levelname)s %(name)s: %(message)s")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A library warning as the user should read it: ``Warning: <message>``, without Python's source
-    line; warnings about roadseg's own dependencies keep Python's form (they are for developers)."""
-    if issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning):
+    """A warning as the user should read it: ``Warning: <message>``, without Python's source line.
+    Deprecation warnings keep Python's form: they are for developers, not about the user's data."""
+    if issubclass(category, (UserWarning, RuntimeWarning)) and not issubclass(category, DeprecationWarning):
         click.echo(f"Warning: {message}", err=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

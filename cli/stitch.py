@@ -33,7 +33,8 @@ def stitch(tiles: tuple[str, ...], output: Path, options: StitchOptions, recursi
     """Mosaic masks (road wins, nodata loses to data) or probability maps (mean) into one raster.
 
     Tiles must share a CRS and pixel size unless --crs and --res are given. Masks are written as
-    1 road / 0 background / 255 nodata, probabilities as float32 with NaN nodata.
+    1 road / 0 background / 255 nodata, probabilities as float32 with NaN nodata. The output is never a
+    tile named here; a previous mosaic found in a folder or by a pattern is left out.
     """
     from roadseg.io.atomic import check_writable
     from roadseg.io.inputs import collect_inputs
@@ -47,8 +48,9 @@ def stitch(tiles: tuple[str, ...], output: Path, options: StitchOptions, recursi
     paths = collect_inputs(tiles, suffixes=(".tif", ".tiff", ".vrt"), recursive=recursive)
     if not paths:
         raise click.UsageError("no tiles found in the given paths")
+    # a re-run finds its previous mosaic among the tiles; a tile named here is never the output
+    tiles_in = without_output(paths, output, named=[tile for tile in tiles if Path(tile).is_file()])
     check_writable(output, options.overwrite)
-    tiles_in = without_output(paths, output)  # a re-run finds its previous output among the tiles
     bad = report_unreadable(tiles_in)
     if bad:
         click.echo(f"Error: {bad} of {len(tiles_in)} tile(s) unusable; nothing written", err=True)

@@ -1,13 +1,14 @@
-"""``roadseg vectorize``: road masks to a cleaned centreline graph in GeoJSON."""
+"""``roadseg vectorize``: road masks to a cleaned centreline graph in GeoJSON, GeoPackage, GeoParquet or FlatGeobuf."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from roadseg.cli.options import (
     CRS_TYPE,
@@ -20,6 +21,7 @@ from roadseg.cli.options import (
     report_unreadable,
 )
 from roadseg.cli.progress import CountBar, progress_wanted
+from roadseg.io.vector_formats import VECTOR_FORMATS, VectorFormat
 from roadseg.vector.vectorize import VectorizeOptions
 
 DEFAULTS = VectorizeOptions()
@@ -41,21 +43,52 @@ def metre_options(command):
                   for name, text in METRE_SETTINGS], command)
 
 
-def _vectorize_options(no_mosaic: bool, **values) -> VectorizeOptions:
-    """The pipeline's settings from the flags (--no-mosaic is the opposite of ``mosaic``)."""
-    return VectorizeOptions(mosaic=not no_mosaic, **values)
+def _vectorize_options(no_mosaic: bool, out_crs: str | None, **values) -> VectorizeOptions:
+    """The pipeline's settings from the flags (--no-mosaic is the opposite of ``mosaic``; without --crs,
+    the GeoJSON default until :func:`_crs_for_format` sees the output's format)."""
+    return VectorizeOptions(mosaic=not no_mosaic, out_crs=out_crs or DEFAULTS.out_crs, **values)
+
+
+def _crs_for_format(options: VectorizeOptions, fmt: VectorFormat) -> VectorizeOptions:
+    """Without --crs, the format's own default: WGS 84 for GeoJSON (RFC 7946), the raster's CRS otherwise."""
+    source = click.get_current_context().get_parameter_source("out_crs")
+    if source is not ParameterSource.DEFAULT:
+        return options
+    return dataclasses.replace(options, out_crs=fmt.default_crs)
+
+
+def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: Path, graph_path: Path | None,
+                         overwrite: bool, quiet: bool):
+    """Vectorize ``paths`` (a progress bar on a terminal) and write the roads (in ``output``'s format) and
+    the graph."""
+    from roadseg.io.geojson import write_graphml
+    from roadseg.io.vector_formats import write_roads
+    from roadseg.vector.vectorize import vectorize_files
+
+    bar = CountBar("step", desc="vectorize") if progress_wanted(quiet) else None
+    try:
+        result = vectorize_files(paths, options, progress=bar.step if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_roads(result.collection, output, graph=None if options.polygons else result.graph, overwrite=overwrite)
+    if graph_path is not None:
+        write_graphml(result.graph, result.collection, graph_path, overwrite=overwrite)
+    return result
 
 
 @click.command()
 @click.argument("masks", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="GeoJSON file to write.")
+              help=f"File to write; its extension picks the format: {', '.join(VECTOR_FORMATS)} "
+                   "(GeoJSON, GeoPackage with a junctions layer too, GeoParquet, FlatGeobuf).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Read inputs as probability maps: road where probability >= this.")
 @mask_format_opt
 @metre_options
-@click.option("--crs", "out_crs", type=CRS_TYPE, default=DEFAULTS.out_crs, show_default=True,
-              help="Output CRS (EPSG:XXXX), or 'source' to keep the raster's.")
+@click.option("--crs", "out_crs", type=CRS_TYPE, default=None,
+              help="Output CRS (EPSG:XXXX), or 'source' to keep the raster's. Default: EPSG:4326 for GeoJSON, "
+                   "source for the other formats.")
 @click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Ground size of a pixel (m) for images without georeferencing; without it their metre "
                    "options are read as pixels and length_m is null.")
@@ -72,44 +105,36 @@ def _vectorize_options(no_mosaic: bool, **values) -> VectorizeOptions:
 @quiet_opt
 def vectorize(masks: tuple[str, ...], output: Path, options: VectorizeOptions, graph_path: Path | None,
               recursive: bool, overwrite: bool, as_json: bool, quiet: bool) -> None:
-    """Turn road masks (or probability maps with --threshold) into road centrelines in GeoJSON.
+    """Turn road masks (or probability maps with --threshold) into road centrelines in GeoJSON (or the
+    format -o's extension names: .gpkg, .parquet, .fgb).
 
-    Georeferenced tiles of one area (same CRS and pixel grid, touching or overlapping) are mosaicked
-    first, so a road crossing tile edges is one line. Any unreadable input: nothing is written, exit 1.
+    Georeferenced tiles of one area (touching or overlapping) are mosaicked first, so a road crossing
+    tile edges is one line; they must share a CRS and pixel grid, as for stitch. Any unreadable input:
+    nothing is written, exit 1.
     """
-    from roadseg.io.atomic import check_writable
-    from roadseg.io.geojson import write_geojson, write_graphml
+    from roadseg.io.atomic import check_apart, check_writable, same_file
     from roadseg.io.inputs import collect_masks
-    from roadseg.vector.vectorize import vectorize_files
+    from roadseg.io.vector_formats import vector_format
 
     # a folder of predict outputs: its *_mask files (*_prob with --threshold), not the previews beside them
     paths = collect_masks(masks, stem_suffix="_mask" if options.threshold is None else "_prob", recursive=recursive)
     if not paths:
         raise click.UsageError("no mask files found in the given paths")
+    if graph_path is not None and options.polygons:
+        raise click.UsageError("--graph needs lines: leave out --polygons")
+    if graph_path is not None and same_file(graph_path, output):
+        raise click.UsageError(f"--graph and -o both name {output}; give the graph a file of its own")
+    check_apart([output, graph_path], paths)
+    options = _crs_for_format(options, vector_format(output))
     check_writable(output, overwrite)
     if graph_path is not None:
-        if options.polygons:
-            raise click.UsageError("--graph needs lines: leave out --polygons")
         check_writable(graph_path, overwrite)
     bad = report_unreadable(paths)
     if bad:
         click.echo(f"Error: {bad} of {len(paths)} input(s) unusable; nothing written", err=True)
         sys.exit(1)
 
-    bar = CountBar("step", desc="vectorize") if progress_wanted(quiet) else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = vectorize_files(paths, options, progress=bar.step if bar else None)
-        finally:
-            if bar is not None:
-                bar.close()
-    for warning in caught:
-        if issubclass(warning.category, UserWarning):
-            click.echo(f"Warning: {warning.message}", err=True)
-    write_geojson(result.collection, output, overwrite=overwrite)
-    if graph_path is not None:
-        write_graphml(result.graph, result.collection, graph_path, overwrite=overwrite)
+    result = _vectorize_and_write(paths, options, output, graph_path, overwrite, quiet)
     if as_json:
         click.echo(json.dumps({**result.summary(), "output": str(output),
                                "graph": None if graph_path is None else str(graph_path)}))

@@ -6,7 +6,8 @@ loads no MindSpore):
 - model: :func:`load_model` -> :class:`RoadModel` (``.predict(image, options)``), :class:`ModelRuntime`;
 - predict: :func:`predict_array`, :func:`predict_file`, :func:`predict_files` with
   :class:`PredictOptions`, :class:`ImageScaling` and :class:`OutputOptions`;
-- vectorize: :func:`vectorize` (an array or decoded mask), :func:`vectorize_files`, :class:`VectorizeOptions`;
+- vectorize: :func:`vectorize` (an array or decoded mask), :func:`vectorize_files`, :class:`VectorizeOptions`,
+  and :func:`write_roads` (GeoJSON, GeoPackage, GeoParquet or FlatGeobuf by the file's extension);
 - mosaic: :func:`stitch` with :class:`StitchOptions`;
 - metrics: :func:`evaluate_masks` (:class:`ScoreOptions`), :func:`evaluate_graphs` (:class:`GraphScoring`),
   :func:`apls` on road graphs and :func:`graph_from_geojson`;
@@ -38,6 +39,7 @@ _LAZY_EXPORTS = {
     "vectorize": "roadseg.vector.vectorize",
     "vectorize_files": "roadseg.vector.vectorize",
     "VectorizeOptions": "roadseg.vector.vectorize",
+    "write_roads": "roadseg.io.vector_formats",
     "stitch": "roadseg.io.mosaic",
     "StitchOptions": "roadseg.io.mosaic",
     "evaluate_masks": "roadseg.metrics.evaluate",

@@ -33,10 +33,10 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from skimage.draw import line as draw_line
 
 from roadseg.errors import BadInputError, BadParameterError
-from roadseg.io.atomic import atomic_output
+from roadseg.io.atomic import atomic_output, check_apart
 from roadseg.io.grid import RasterGrid, corner_offset, ground_mismatch
-from roadseg.io.masks import MaskFormat, decode_mask
-from roadseg.io.raster_open import open_raster, probability_scale, reading
+from roadseg.io.masks import MaskFormat, decode_mask, file_mask_format, is_predict_mask
+from roadseg.io.raster_open import CONTENT_TAG, VERSION_TAG, open_raster, probability_scale, reading
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
 from roadseg.vector.geo import geojson_member_crs, reproject_xy
 
@@ -281,8 +281,12 @@ class PreviewResult:
 
 def _read_image(path: Path, max_size: int, scaling: ImageScaling | None
                 ) -> tuple[np.ndarray, np.ndarray, RasterGrid]:
-    """The image decimated to the preview size, scaled to 0-255 as predict scales it, and its validity."""
-    with RasterSource(path, scaling) as source:
+    """The image decimated to the preview size, scaled to 0-255 as predict scales it, and its validity.
+
+    Values beyond float32 (a float64 nodata of 1e300, say) overflow on the way and are clipped to 0-255,
+    as the scaling means to: no warning.
+    """
+    with RasterSource(path, scaling) as source, np.errstate(over="ignore"):
         plain = source.is_plain_image
         grid = RasterGrid(source.height, source.width, None if plain else source.crs,
                           None if plain else source.transform, str(path))
@@ -312,10 +316,12 @@ def _read_mask(path: Path, grid: RasterGrid, shape: tuple[int, int], mask_format
         with reading(path):
             values = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
         nodata, scale = dataset.nodata, probability_scale(dataset)
+        mask_format = file_mask_format(is_predict_mask(dataset), mask_format)
     # probabilities (floats, predict's tagged uint8 maps): road where value * scale >= 0.5
     threshold = None if scale is None else PROBABILITY_THRESHOLD
     try:
-        road, _valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold, scale=scale or 1.0)
+        road, _valid = decode_mask(values, nodata, mask_format=mask_format, threshold=threshold, scale=scale or 1.0,
+                                   source=str(path))
     except ValueError as error:
         raise BadInputError(f"{path}: {error}") from error
     return road
@@ -369,12 +375,14 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
         A ``.png`` file, written under a temporary name and renamed; an existing file raises
         :class:`~roadseg.errors.OutputExistsError` unless ``overwrite``.
 
-    Raises :class:`~roadseg.errors.BadInputError` naming the file for unreadable inputs or a mask on
-    another grid; warns when no line of ``roads`` crosses the image (a wrong CRS?).
+    Raises :class:`~roadseg.errors.BadInputError` naming the file for unreadable inputs, a mask on
+    another grid, or an ``out_path`` that is one of the inputs; warns when no line of ``roads`` crosses
+    the image (a wrong CRS?).
     """
     image, out_path = Path(image), Path(out_path)
     if out_path.suffix.lower() != ".png":
         raise BadParameterError("out_path", f"is a PNG file: name it *.png, got {out_path.name}")
+    check_apart([out_path], [path for path in (image, mask, roads) if path is not None])
     if max_size < 1:
         raise BadParameterError("max_size", f"must be >= 1, got {max_size}")
     with atomic_output(out_path, overwrite) as temp, io_env():
@@ -397,13 +405,17 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
 
 
 def _write_png(path: Path, rgb: np.ndarray, name: Path) -> None:
-    """An RGB PNG at ``path`` with no georeferencing (so GDAL writes no .aux.xml sidecar)."""
+    """An RGB PNG at ``path`` with no georeferencing (so GDAL writes no .aux.xml sidecar), tagged in a PNG
+    text chunk as roadseg's, so predict knows its own preview from a file it must not replace."""
+    from roadseg import __version__
+
     height, width = rgb.shape[:2]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path, "w", driver="PNG", dtype="uint8", count=3, height=height,
-                               width=width) as dataset:
+                               width=width, WRITE_METADATA_AS_TEXT="YES") as dataset:
+                dataset.update_tags(**{VERSION_TAG: __version__, CONTENT_TAG: "preview"})
                 dataset.write(np.transpose(rgb, (2, 0, 1)))
     except RasterioError as error:
         raise BadInputError(f"{name}: writing failed ({error}); check free space and permissions") from error

@@ -139,14 +139,14 @@ def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | 
 def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
     """The outputs of ``path`` that a run would write (all with ``output.overwrite``, else the missing ones).
 
-    A mask or probability map in the way that roadseg did not write (no ``ROADSEG_VERSION`` tag: the
-    ground-truth ``<id>_mask.png`` of a DeepGlobe folder, say) is neither skipped as done nor replaced:
+    An output in the way that roadseg did not write (no ``ROADSEG_VERSION`` tag: the ground-truth
+    ``<id>_mask.png`` of a DeepGlobe folder, say) is neither skipped as done nor replaced:
     :class:`~roadseg.errors.BadInputError` names it.
     """
     output = output or OutputOptions()
     targets = output_paths(path, out_dir, output)
-    for target in (targets.mask, targets.prob):
-        if target is not None and target.exists() and not written_by_roadseg(target):
+    for target in targets.wanted():
+        if target.exists() and not written_by_roadseg(target):
             raise BadInputError(f"{target}: already exists and roadseg did not write it (no ROADSEG tags), so it "
                                 f"is neither skipped nor replaced; predict {Path(path).name} into another folder")
     wanted = targets.wanted()

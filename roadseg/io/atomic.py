@@ -9,7 +9,7 @@ import os
 import socket
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from roadseg.errors import BadInputError, OutputError, OutputExistsError, RoadsegError
@@ -32,6 +32,27 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise BadInputError(f"{where} is not a directory; choose another output location")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise BadInputError(f"{where} is not writable; choose another output location")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two names are one file: either may be named relatively, or through a link."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and a.samefile(b)
+
+
+def check_apart(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path]) -> None:
+    """Refuse, with one :class:`BadInputError` line naming the file, an output that is one of the inputs
+    (by any name, or through a link): writing it would replace what the command reads. Every command
+    whose outputs could be its inputs checks this before it reads anything."""
+    inputs = [Path(p) for p in inputs]
+    for output in outputs:
+        clash = None if output is None else next((p for p in inputs if same_file(output, p)), None)
+        if clash is not None:
+            also = "" if Path(output) == clash else f" ({clash})"
+            raise BadInputError(f"{output}: is also an input{also}, which writing it would replace; "
+                                "write the output to another file")
 
 
 def _nearest_existing(directory: Path) -> Path:

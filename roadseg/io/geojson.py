@@ -1,9 +1,15 @@
 """GeoJSON in and out: the line geometries of a GeoJSON object, and vectorize results written atomically
-(GeoJSON FeatureCollections and GraphML road graphs)."""
+(GeoJSON FeatureCollections and GraphML road graphs).
+
+GeoJSON from a mask without georeferencing holds pixel coordinates. It is written, marked twice (a
+``"coordinates": "pixel"`` member for roadseg, a ``crs`` member naming a local pixel grid for GDAL and
+QGIS, which would otherwise read the pixels as longitude/latitude), and with a one-line warning.
+"""
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -84,24 +90,37 @@ def geojson_lines(data: Mapping[str, Any], kinds: frozenset[str] = LINE_TYPES) -
 
 
 def write_geojson(collection: dict, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a FeatureCollection as compact UTF-8 JSON under a temporary name, then rename it."""
+    """Write a FeatureCollection as compact UTF-8 JSON under a temporary name, then rename it; warn when
+    its coordinates are pixels (see the module docstring)."""
     path = Path(path)
+    if collection.get("coordinates") == "pixel":
+        warnings.warn(f"{path}: in pixel coordinates (x right, y down), as the mask has no georeferencing; "
+                      "marked with a local pixel-grid CRS, so GIS software will not place it on a map (a "
+                      "georeferenced mask gives longitude/latitude)", UserWarning, stacklevel=2)
     with atomic_output(path, overwrite) as temp, open(temp, "w", encoding="utf-8") as handle:
         json.dump(collection, handle, separators=(",", ":"), allow_nan=False)
     return path
 
 
-def graph_for_export(graph: nx.MultiGraph, collection: dict) -> nx.MultiGraph:
-    """A GraphML-ready copy: nodes with ``x``, ``y`` (output CRS), ``degree`` and ``kind``; one edge per
-    feature with its ``id``, ``length_m`` and geometry as WKT. GraphML holds scalars only, no None."""
-    out = nx.MultiGraph()
+def node_attributes(graph: nx.MultiGraph) -> list[tuple[int, dict]]:
+    """Each node's id and its ``degree``, ``kind``, ``x``, ``y`` (output CRS, once placed) and pixel ``row``,
+    ``col``: what GraphML and the GeoPackage junctions layer say of a node."""
+    nodes = []
     for node, data in graph.nodes(data=True):
         attrs = {"degree": int(graph.degree(node)), "kind": str(data.get("kind", ""))}
         if "x" in data:
             attrs["x"], attrs["y"] = float(data["x"]), float(data["y"])
         row, col = data.get("rc", (float("nan"), float("nan")))
         attrs["row"], attrs["col"] = float(row), float(col)
-        out.add_node(int(node), **attrs)
+        nodes.append((int(node), attrs))
+    return nodes
+
+
+def graph_for_export(graph: nx.MultiGraph, collection: dict) -> nx.MultiGraph:
+    """A GraphML-ready copy: nodes with ``x``, ``y`` (output CRS), ``degree`` and ``kind``; one edge per
+    feature with its ``id``, ``length_m`` and geometry as WKT. GraphML holds scalars only, no None."""
+    out = nx.MultiGraph()
+    out.add_nodes_from(node_attributes(graph))
     for feature in collection["features"]:
         props = feature["properties"]
         if "u" not in props:

@@ -71,6 +71,12 @@ class RasterGrid:
         t = self.transform
         return np.column_stack([t.a * cols + t.b * rows + t.c, t.d * cols + t.e * rows + t.f])
 
+    def footprint(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` around the four corners: :attr:`bounds`, rotated grids included."""
+        corners = self.corners()
+        (left, bottom), (right, top) = corners.min(axis=0), corners.max(axis=0)
+        return float(left), float(bottom), float(right), float(top)
+
 
 def grid_mismatch(a: RasterGrid, b: RasterGrid) -> Mismatch | None:
     """``size``, ``crs`` or ``transform`` when ``a`` and ``b`` cannot be compared pixel for pixel."""

@@ -18,15 +18,21 @@ source has a single nodata value, so a float tile whose declared nodata is a num
 which also holds NaN pixels cannot be expressed: its NaN pixels come out NaN in the VRT where the
 GeoTIFF takes the other tiles' mean. Float tiles with NaN or no declared nodata are exact.
 
-An input that is the output itself (a re-run into the tiles' folder) is left out.
+The output is never one of the tiles: a previous mosaic of roadseg's own (tagged ``ROADSEG_MOSAIC``)
+that a re-run into the tiles' folder finds among them is left out; any other tile at the output's path
+is refused, as the mosaic would replace it (:func:`without_output`). The same rule keeps every
+command's outputs off its inputs (:func:`roadseg.io.atomic.check_apart`).
+
+Vectorize mosaics the tiles of one area the same way (:func:`group_tiles`): tiles whose footprints touch
+or overlap must be on one lattice, in one CRS, and of one kind, with the same messages as here.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -35,30 +41,36 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio._err import CPLE_BaseError  # GDAL errors rasterio passes on unwrapped (e.g. from transform_bounds)
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError, BadParameterError
-from roadseg.io.atomic import atomic_output
+from roadseg.io.atomic import atomic_output, same_file
 from roadseg.io.grid import Mismatch, RasterGrid, lattice_mismatch
 from roadseg.io.masks import (
     PREDICT_NODATA,
+    MaskEncoding,
     MaskFormat,
     MaskRaster,
-    decode_mask,
     decode_probability,
-    resolve_format,
+    decode_values,
+    file_mask_format,
+    is_predict_mask,
+    mask_encoding,
     value_counts,
 )
-from roadseg.io.raster_open import WEIGHTS_TAG, open_raster, probability_scale, reading
+from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY, WEIGHTS_TAG, open_raster, probability_scale, reading
 
 BLOCK = 1024
 WARP_FILL = 254  # nodata of warped masks that declare none: a value predict and 0/255 masks do not use
 PREDICT_LUT = "0:0,1:1,254:1,255:255"  # 255 (nodata) stays 255, the VRT's nodata, which max ignores
 BINARY_LUT = "0:0,1:1,255:1"  # any non-zero value is road
+MOSAIC_TAG = "ROADSEG_MOSAIC"  # on stitch's outputs: a re-run may leave its previous mosaic out of the tiles
 
 Offset = tuple[int, int]  # (row, col) of a tile's first pixel in the mosaic
 VrtTile = tuple[str, tuple[int, int], Offset]  # (path or inline VRT, (width, height), offset) of a VRT source
@@ -75,6 +87,8 @@ class TileInfo:
     count: int
     scale: float = 1.0  # stored value -> probability (1/254 for uint8 probability maps)
     floating: bool = False  # float pixels: NaN is nodata even when none is declared
+    predict_mask: bool = False  # one of roadseg's predict-encoded masks: auto reads it as predict
+    gdal_nodata: float | None = None  # the nodata GDAL reads it with when warping (see settle_tile)
 
 
 @dataclass(frozen=True)
@@ -140,29 +154,35 @@ def tile_info(path: str | Path) -> TileInfo:
             raise BadInputError(f"{path}: unsupported pixel type {dtype}; expected a mask or probabilities")
         scale = probability_scale(src)
         return TileInfo(path, RasterGrid.from_dataset(src), src.nodata, "mask" if scale is None else "probability",
-                        src.count, scale or 1.0, dtype.kind == "f")
+                        src.count, scale or 1.0, dtype.kind == "f", is_predict_mask(src), src.nodata)
+
+
+def _footprint_in(grid: RasterGrid, crs: CRS) -> tuple[float, float, float, float] | None:
+    """``grid``'s footprint ``(left, bottom, right, top)`` in ``crs``; None where it has no place there."""
+    if grid.crs == crs:
+        return grid.footprint()
+    try:
+        box = transform_bounds(grid.crs, crs, *grid.footprint())
+    except (RasterioError, CPLE_BaseError, ValueError):
+        return None
+    return box if all(math.isfinite(value) for value in box) else None
 
 
 def _touch(a: RasterGrid, b: RasterGrid) -> bool:
-    """Whether two grids' footprints overlap or meet, to half a pixel."""
-    tol = 0.5 * min(a.res)
-    al, ab, ar, at = a.bounds
-    bl, bb, br, bt = b.bounds
+    """Whether two georeferenced grids' footprints overlap or meet on the ground, to half a pixel of ``a``,
+    compared in ``a``'s CRS whatever ``b``'s is."""
+    other = _footprint_in(b, a.crs)
+    if other is None:
+        return False
+    t = a.transform
+    tol = 0.5 * min(math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+    al, ab, ar, at = a.footprint()
+    bl, bb, br, bt = other
     return al <= br + tol and bl <= ar + tol and ab <= bt + tol and bb <= at + tol
 
 
-def _joinable(a: TileInfo, b: TileInfo) -> bool:
-    """Whether two tiles belong in one mosaic: georeferenced, of one kind, on one lattice and touching."""
-    return (a.grid.georeferenced and b.grid.georeferenced and a.kind == b.kind
-            and lattice_mismatch(a.grid, b.grid) is None and _touch(a.grid, b.grid))
-
-
-def group_tiles(paths: Sequence[Path]) -> list[list[Path]]:
-    """Split inputs into groups to mosaic: georeferenced tiles on one grid that touch or overlap (by chains).
-
-    Rasters without georeferencing, or on a grid of their own, form groups of one.
-    """
-    infos = [tile_info(p) for p in paths]
+def _touching(infos: Sequence[TileInfo]) -> list[list[TileInfo]]:
+    """Chains of georeferenced tiles whose footprints touch or overlap; every other raster alone."""
     parent = list(range(len(infos)))
 
     def find(i: int) -> int:
@@ -173,12 +193,28 @@ def group_tiles(paths: Sequence[Path]) -> list[list[Path]]:
 
     for i, a in enumerate(infos):
         for j in range(i + 1, len(infos)):
-            if _joinable(a, infos[j]):
+            if a.grid.georeferenced and infos[j].grid.georeferenced and _touch(a.grid, infos[j].grid):
                 parent[find(j)] = find(i)
-    groups: dict[int, list[Path]] = {}
+    groups: dict[int, list[TileInfo]] = {}
     for i, info in enumerate(infos):
-        groups.setdefault(find(i), []).append(info.path)
+        groups.setdefault(find(i), []).append(info)
     return list(groups.values())
+
+
+def group_tiles(paths: Sequence[Path]) -> list[list[Path]]:
+    """Split vectorize's inputs into the groups it mosaics: georeferenced tiles whose footprints touch or
+    overlap (by chains), whatever their CRS.
+
+    A group of several must make one mosaic as stitch would (one kind, one lattice), else
+    :class:`BadInputError` says why in stitch's words: the same area vectorized twice would give every
+    road twice. Tiles apart from all others, and rasters without georeferencing, form groups of one.
+    """
+    groups = _touching([tile_info(p) for p in paths])
+    for group in groups:
+        if len(group) > 1:
+            _check_kind(group, VECTORIZE_REMEDY)
+            _check_same_grid(group, VECTORIZE_REMEDY)
+    return [[info.path for info in group] for group in groups]
 
 
 def _union_grid(infos: Sequence[TileInfo]) -> tuple[RasterGrid, tuple[Offset, ...]]:
@@ -200,61 +236,96 @@ def _require_georeferenced(infos: Sequence[TileInfo]) -> None:
             raise BadInputError(f"{info.path}: has no georeferencing, so its place in a mosaic is unknown")
 
 
-def _lattice_message(kind: Mismatch, info: TileInfo, first: TileInfo) -> str:
-    """Why ``info`` cannot join ``first``'s mosaic without reprojection, and how to ask for it."""
+@dataclass(frozen=True)
+class Remedy:
+    """How a command's user mends tiles that cannot make one mosaic: stitch reprojects them itself,
+    vectorize needs them stitched first. The problem is worded once, by the checks below."""
+
+    reproject: str
+    kinds: str
+
+
+STITCH_REMEDY = Remedy("give `crs` and `res` to reproject", "stitch each kind separately")
+VECTORIZE_REMEDY = Remedy("stitch them onto one grid first (stitch's `crs` and `res`) and vectorize the mosaic",
+                          "vectorize each kind separately")
+
+
+def _lattice_message(kind: Mismatch, info: TileInfo, first: TileInfo, remedy: Remedy) -> str:
+    """Why ``info`` cannot join ``first``'s mosaic without reprojection, and how to mend it."""
     if kind == "crs":
-        return (f"{info.path}: CRS {info.grid.crs} differs from {first.path}'s {first.grid.crs}; "
-                "give `crs` and `res` to reproject")
+        return f"{info.path}: CRS {info.grid.crs} differs from {first.path}'s {first.grid.crs}; {remedy.reproject}"
     if kind == "res":
         return (f"{info.path}: pixel size {info.grid.res} differs from {first.path}'s {first.grid.res}; "
-                "give `crs` and `res` to reproject")
-    return f"{info.path}: pixels are not on {first.path}'s grid (shifted or rotated); give `crs` and `res` to resample"
+                f"{remedy.reproject}")
+    return f"{info.path}: pixels are not on {first.path}'s grid (shifted or rotated); {remedy.reproject}"
 
 
-def _check_same_grid(infos: Sequence[TileInfo]) -> None:
+def _check_same_grid(infos: Sequence[TileInfo], remedy: Remedy = STITCH_REMEDY) -> None:
     """Refuse, naming the first tile at fault, tiles that are not all on the first one's lattice."""
     first = infos[0]
     for info in infos:
         _require_georeferenced([info])
         kind = lattice_mismatch(first.grid, info.grid)
         if kind is not None:
-            raise BadInputError(_lattice_message(kind, info, first))
+            raise BadInputError(_lattice_message(kind, info, first, remedy))
 
 
-def _check_kind(infos: Sequence[TileInfo]) -> str:
+def _check_kind(infos: Sequence[TileInfo], remedy: Remedy = STITCH_REMEDY) -> str:
     """The tiles' one kind; a mosaic cannot mix masks and probability maps (uint8 ones included)."""
     kinds = {i.kind for i in infos}
     if len(kinds) > 1:
         mask = next(i for i in infos if i.kind == "mask")
         probability = next(i for i in infos if i.kind == "probability")
-        raise BadInputError(f"{mask.path}: a mask, but {probability.path} is a probability map; "
-                            "stitch each kind separately")
+        raise BadInputError(f"{mask.path}: a mask, but {probability.path} is a probability map; {remedy.kinds}")
     return kinds.pop()
 
 
-def file_format(path: Path, nodata: float | None, mask_format: MaskFormat) -> str:
-    """Resolve the mask format for a whole file, counting its values block by block."""
+def _file_counts(path: Path) -> dict[int, int]:
+    """The distinct values of a whole file's band 1 and how often they occur, read block by block."""
     counts: dict[int, int] = {}
     with _open(path) as src, reading(path):
         for _, window in src.block_windows(1):
             for value, count in value_counts(src.read(1, window=window)).items():
                 counts[value] = counts.get(value, 0) + count
+    return counts
+
+
+def _absent_value(counts: dict[int, int]) -> int | None:
+    """A mask value the tile does not hold, for GDAL to take as its nodata: then no pixel is nodata."""
+    return next((value for value in (WARP_FILL, *range(253, 1, -1)) if value not in counts), None)
+
+
+def settle_tile(info: TileInfo, mask_format: MaskFormat) -> tuple[TileInfo, str | None]:
+    """A tile as a mosaic reads it, and its mask format (None for probabilities).
+
+    A mask's encoding is settled over the whole file by :func:`roadseg.io.masks.mask_encoding`, whose
+    nodata rule sets aside a tag that names one of the mask's classes; GDAL, which would take the tag
+    when warping, is then given a value the tile does not hold instead.
+    """
+    if info.kind == "probability":
+        return info, None
+    counts = _file_counts(info.path)
     try:
-        return resolve_format(np.zeros(0, np.uint8), nodata, mask_format, counts=counts)
+        encoding = mask_encoding(counts, info.nodata, file_mask_format(info.predict_mask, mask_format),
+                                 str(info.path))
     except ValueError as error:
-        raise BadInputError(f"{path}: {error}") from error
+        raise BadInputError(f"{info.path}: {error}") from error
+    if encoding.nodata is None and info.nodata is not None:
+        info = replace(info, nodata=None, gdal_nodata=_absent_value(counts))
+    return info, encoding.format
 
 
-def _formats(infos: Sequence[TileInfo], kind: str, mask_format: MaskFormat) -> tuple[str | None, ...]:
-    """Each tile's resolved mask format, read once for the whole file; None for probabilities."""
-    return tuple(None if kind == "probability" else file_format(i.path, i.nodata, mask_format) for i in infos)
+def _settled(infos: Sequence[TileInfo], mask_format: MaskFormat) -> tuple[tuple[TileInfo, ...], tuple[str | None, ...]]:
+    """Every tile settled (:func:`settle_tile`), and their mask formats."""
+    settled = [settle_tile(info, mask_format) for info in infos]
+    return tuple(info for info, _ in settled), tuple(fmt for _, fmt in settled)
 
 
 def _decode(values: np.ndarray, info: TileInfo, fmt: str | None) -> tuple[np.ndarray, np.ndarray]:
     """``(road or probability, valid)`` of a block of a tile's raw values (NaN-padded floats outside it)."""
     if info.kind == "probability":
         return decode_probability(values, info.nodata, info.scale)
-    return decode_mask(values, info.nodata, resolved=fmt)
+    return decode_values(values, MaskEncoding(fmt, info.nodata))
 
 
 def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto",
@@ -270,7 +341,8 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
     if kind == "probability" and threshold is None:
         raise BadInputError(f"{infos[0].path}: holds probabilities (a probability map?); pass `threshold`")
     grid, offsets = _union_grid(infos)
-    plan = MosaicPlan(tuple(infos), kind, _formats(infos, kind, mask_format), grid, offsets)
+    settled, formats = _settled(infos, mask_format)
+    plan = MosaicPlan(settled, kind, formats, grid, offsets)
     road, valid, weights = _mosaic_in_memory(plan, threshold)
     tiles = [(str(i.path), ro, co, ro + i.grid.height, co + i.grid.width) for i, (ro, co) in zip(infos, offsets)]
     return MaskRaster(road=road, valid=valid, transform=grid.transform, crs=grid.crs,
@@ -332,21 +404,37 @@ def _plan(infos: Sequence[TileInfo], kind: str, options: StitchOptions) -> Mosai
     else:
         _check_same_grid(infos)
         grid, offsets = _union_grid(infos)
-    return MosaicPlan(tuple(infos), kind, _formats(infos, kind, options.mask_format), grid, offsets)
+    settled, formats = _settled(infos, options.mask_format)
+    return MosaicPlan(settled, kind, formats, grid, offsets)
 
 
-def without_output(paths: Sequence[str | Path], output: str | Path) -> list[Path]:
-    """``paths`` less the output itself, which a re-run into the tiles' folder finds among them (a VRT
-    would then reference itself, and a GeoTIFF count the previous mosaic as one more tile)."""
+def without_output(paths: Sequence[str | Path], output: str | Path, named: Iterable[str | Path] = ()) -> list[Path]:
+    """``paths`` less a previous mosaic at ``output``, which a re-run into the tiles' folder finds among
+    them (a VRT would reference itself, a GeoTIFF count it as one more tile).
+
+    Only roadseg's own mosaic (tagged :data:`MOSAIC_TAG`) is left out, and only when it is not among
+    ``named``, the files the user named one by one: any other input at ``output`` raises
+    :class:`BadInputError`, as the mosaic would replace it.
+    """
     target = Path(output)
-    return [Path(p) for p in paths if not _same_file(Path(p), target)]
+    named = [Path(p) for p in named]
+    kept = []
+    for path in map(Path, paths):
+        if not same_file(path, target):
+            kept.append(path)
+        elif any(same_file(path, p) for p in named) or not _is_mosaic(path):
+            raise BadInputError(f"{path}: is both a tile and the output, which would replace it; write the "
+                                "mosaic to another file")
+    return kept
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two names are one file: the output may be named relatively, or through a link."""
-    if a.resolve() == b.resolve():
-        return True
-    return a.exists() and b.exists() and a.samefile(b)
+def _is_mosaic(path: Path) -> bool:
+    """Whether ``path`` is a mosaic stitch wrote (a GeoTIFF or VRT with its :data:`MOSAIC_TAG`)."""
+    try:
+        with _open(path) as src:
+            return MOSAIC_TAG in src.tags()
+    except BadInputError:
+        return False
 
 
 def stitch(paths: Sequence[str | Path], output: str | Path, options: StitchOptions | None = None,
@@ -389,6 +477,12 @@ def _profile(plan: MosaicPlan, block: int) -> dict:
             "tiled": True, "blockxsize": tile, "blockysize": tile, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
 
 
+def _mosaic_tags(plan: MosaicPlan) -> dict[str, str]:
+    """What a mosaic says of itself: its content, as predict's outputs do (so a mask mosaic without roads
+    keeps 255 as nodata), and that stitch made it (so a re-run may leave it out of the tiles)."""
+    return {CONTENT_TAG: PROBABILITY if plan.kind == "probability" else MASK, MOSAIC_TAG: "stitch"}
+
+
 def _write_mosaic(temp: Path, plan: MosaicPlan, block: int, progress: Callable[[int, int], None] | None) -> None:
     """Write the mosaic block by block, reading only the tiles' windows under each block."""
     sources = [_open(i.path) for i in plan.infos]
@@ -397,6 +491,7 @@ def _write_mosaic(temp: Path, plan: MosaicPlan, block: int, progress: Callable[[
         windows = [Window(c, r, min(block, width - c), min(block, height - r))
                    for r in range(0, height, block) for c in range(0, width, block)]
         with rasterio.open(temp, "w", **_profile(plan, block)) as dst:
+            dst.update_tags(**_mosaic_tags(plan))
             for done, window in enumerate(windows, 1):
                 dst.write(_mosaic_block(window, plan, sources), 1, window=window)
                 if progress:
@@ -436,7 +531,7 @@ def _warped_block(window: Window, info: TileInfo, src, grid: RasterGrid, kind: s
     if t_left >= right or t_right <= left or t_bottom >= top or t_top <= bottom:
         return None  # the tile is nowhere near this block: skip the warp
     values = np.full((h, w), np.nan, np.float32)
-    reproject(rasterio.band(src, 1), values, src_nodata=info.nodata, dst_transform=block_transform,
+    reproject(rasterio.band(src, 1), values, src_nodata=info.gdal_nodata, dst_transform=block_transform,
               dst_crs=grid.crs, dst_nodata=np.nan, init_dest_nodata=True, resampling=_resampling(kind))
     if np.all(np.isnan(values)):
         return None
@@ -538,7 +633,7 @@ def _warped_tile(info: TileInfo, kind: str, grid: RasterGrid) -> VrtTile:
     dtype = "float32" if kind == "probability" else None
     with _open(info.path.resolve()) as src, WarpedVRT(
             src, crs=grid.crs, transform=transform @ Affine.translation(col0, row0), width=col1 - col0,
-            height=row1 - row0, src_nodata=info.nodata, nodata=_warp_nodata(info, kind), dtype=dtype,
+            height=row1 - row0, src_nodata=info.gdal_nodata, nodata=_warp_nodata(info, kind), dtype=dtype,
             resampling=_resampling(kind)) as warped, tempfile.TemporaryDirectory() as folder:
         rasterio.shutil.copy(warped, Path(folder) / "tile.vrt", driver="VRT")
         tree = ElementTree.parse(Path(folder) / "tile.vrt")
@@ -561,10 +656,16 @@ def _vrt_header(grid: RasterGrid) -> str:
     return f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>\n  <GeoTransform>{gt}</GeoTransform>\n"
 
 
+def _vrt_metadata(plan: MosaicPlan) -> str:
+    """The VRT's Metadata element: :func:`_mosaic_tags`, as the GeoTIFF carries them."""
+    items = "".join(f'<MDI key="{key}">{escape(value)}</MDI>' for key, value in _mosaic_tags(plan).items())
+    return f"  <Metadata>{items}</Metadata>\n"
+
+
 def _vrt_xml(plan: MosaicPlan) -> str:
     """A VRT giving the max of the tiles (masks, as 0/1) or the mean of those with data (probabilities)."""
     tiles = _vrt_tiles(plan)
-    header = _vrt_header(plan.grid)
+    header = _vrt_header(plan.grid) + _vrt_metadata(plan)
     if plan.kind == "mask":
         sources = [_complex_source(path, size, offset, _mask_source_extra(info, fmt, plan.warped))
                    for info, (path, size, offset), fmt in zip(plan.infos, tiles, plan.formats)]

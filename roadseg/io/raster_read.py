@@ -88,11 +88,14 @@ class Scaling:
     high: tuple[float, float, float] | None = None
 
     def apply(self, chw: np.ndarray) -> np.ndarray:
-        values = chw.astype(np.float32)
-        if self.low is not None and self.high is not None:
-            low = np.asarray(self.low, np.float32)[:, None, None]
-            span = np.asarray(self.high, np.float32)[:, None, None] - low
-            values = (values - low) * (np.float32(255.0) / span)
+        """The channels in 0-255; values too large for float32 (a float64 nodata of 1e300) clip to 255
+        rather than raise numpy's overflow warning at the user."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = chw.astype(np.float32)
+            if self.low is not None and self.high is not None:
+                low = np.asarray(self.low, np.float32)[:, None, None]
+                span = np.asarray(self.high, np.float32)[:, None, None] - low
+                values = (values - low) * (np.float32(255.0) / span)
         np.nan_to_num(values, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
         return np.clip(values, 0.0, 255.0, out=values)
 

@@ -13,6 +13,10 @@ in a local metric CRS) and whose edges carry ``length`` (metres) and optionally 
    or they are not connected); the direction scores ``1 - mean(cost)``;
 4. this is done from the ground truth onto the proposal and back, and the two are combined by their
    harmonic mean.
+
+Graphs built from GeoJSON (:func:`graph_from_geojson`) report their length measured on the WGS 84
+ellipsoid from longitude/latitude, so a graph's reported length never depends on the projection it is
+scored in, or on the other file of the comparison.
 """
 
 from __future__ import annotations
@@ -126,9 +130,15 @@ def graph_from_lines(lines: Iterable[LineString], *, tolerance: float = 1e-3,
 
 
 def _crs_of(data: Mapping[str, Any], where: str = "GeoJSON"):
-    """The CRS a GeoJSON's coordinates are in: its (pre-RFC 7946) ``crs`` member, else lon/lat WGS 84."""
+    """The CRS a GeoJSON's coordinates are in: its (pre-RFC 7946) ``crs`` member, else lon/lat WGS 84.
+
+    Pixel coordinates (vectorize's output for a mask without georeferencing) have no place on the map.
+    """
     from roadseg.vector.geo import geojson_member_crs
 
+    if data.get("coordinates") == "pixel":
+        raise BadInputError(f"{where}: its coordinates are pixels, not places on the map; APLS needs lines in "
+                            "longitude/latitude or a metric CRS (vectorize a georeferenced mask)")
     try:
         return geojson_member_crs(data)
     except ValueError as error:
@@ -167,24 +177,47 @@ def load_geojson(source: Mapping[str, Any] | Path | str) -> dict[str, Any]:
     return data
 
 
-def local_metric_crs(source: Mapping[str, Any] | Path | str) -> str:
-    """An azimuthal equidistant CRS centred on the data: distances near the centre are true metres.
-
-    Use one for both graphs of a comparison so they share coordinates.
-    """
+def _lonlat_box(source: Mapping[str, Any] | Path | str) -> list[tuple[float, float]]:
+    """The corners of the bounding box of a GeoJSON's lines, in longitude/latitude (none without lines)."""
     from rasterio.warp import transform
 
     data = load_geojson(source)
     lines, _ = _lines_of(data, _where(source))
     if not lines:
-        return "+proj=aeqd +lat_0=0 +lon_0=0 +datum=WGS84 +units=m +no_defs"
+        return []
     minx, miny, maxx, maxy = shapely.total_bounds(lines)
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    xs, ys = [minx, maxx, minx, maxx], [miny, miny, maxy, maxy]
     src = _crs_of(data, _where(source))
     if not src.is_geographic:
-        lon, lat = transform(src, "OGC:CRS84", [cx], [cy])
-        cx, cy = lon[0], lat[0]
+        xs, ys = transform(src, "OGC:CRS84", xs, ys)
+    return list(zip(xs, ys))
+
+
+def local_metric_crs(*sources: Mapping[str, Any] | Path | str) -> str:
+    """An azimuthal equidistant CRS centred on the lines of all ``sources`` together: distances near the
+    centre are true metres.
+
+    Give it every file of a comparison, and use it for all their graphs: they then share coordinates,
+    and no file is measured far from the centre (an empty ground truth does not put it at 0, 0).
+    """
+    corners = [corner for source in sources for corner in _lonlat_box(source)]
+    if not corners:
+        return "+proj=aeqd +lat_0=0 +lon_0=0 +datum=WGS84 +units=m +no_defs"
+    lon, lat = np.asarray(corners).T
+    cx, cy = (lon.min() + lon.max()) / 2, (lat.min() + lat.max()) / 2
     return f"+proj=aeqd +lat_0={cy:.8f} +lon_0={cx:.8f} +datum=WGS84 +units=m +no_defs"
+
+
+def _ground_length(coords: list[np.ndarray], src) -> float:
+    """Length in metres of lines in ``src`` coordinates, measured on the WGS 84 ellipsoid: the same
+    whatever CRS the graph is then projected to."""
+    from roadseg.vector.geo import LONLAT, lonlat_segment_lengths, reproject_xy
+
+    total = 0.0
+    for part in coords:
+        lon, lat = (part[:, 0], part[:, 1]) if src.is_geographic else reproject_xy(part[:, 0], part[:, 1], src, LONLAT)
+        total += float(lonlat_segment_lengths(lon, lat).sum())
+    return total
 
 
 def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | None = None) -> nx.Graph:
@@ -193,6 +226,7 @@ def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | Non
     Coordinates are read in the file's ``crs`` member (longitude/latitude WGS 84 when absent, as RFC
     7946 says) and projected to ``crs``, a metric CRS; by default :func:`local_metric_crs` of the data.
     Give both graphs of a comparison the same ``crs``. Other geometry types are skipped with a warning.
+    The graph's ``length_m`` (what :func:`graph_length` reports) is measured on the ellipsoid.
     """
     from rasterio.crs import CRS
     from rasterio.warp import transform
@@ -220,6 +254,7 @@ def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | Non
             start += len(part)
     graph = graph_from_lines(projected, noded=True)
     graph.graph["crs"] = target.to_string()
+    graph.graph["length_m"] = _ground_length(coords, src) if lines else 0.0
     return graph
 
 
@@ -321,7 +356,10 @@ class AplsResult:
 
 
 def graph_length(graph: nx.Graph) -> float:
-    """Total edge length in metres."""
+    """The road length of ``graph`` in metres: its ``length_m`` measured on the ellipsoid when it was built
+    from GeoJSON, else the total length of its edges."""
+    if "length_m" in graph.graph:
+        return float(graph.graph["length_m"])
     return float(sum(length for _, _, length in graph.edges(data="length", default=0.0)))
 
 

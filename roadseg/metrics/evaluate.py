@@ -6,7 +6,12 @@ How a mask file is read (the same rule for predictions and ground truth):
   channels), a PNG written by ``roadseg predict`` (0/255) and its GeoTIFF (0/1) all work;
 - a pixel is *nodata* (not scored) when the raster's nodata tag says so: ``roadseg predict`` tags its
   GeoTIFF masks with nodata 255, so 255 there is excluded, while an untagged 0/255 PNG has no nodata and
-  255 is road. The tag, not the file suffix, decides.
+  255 is road. The tag, not the file suffix, decides, under the one nodata rule of
+  :mod:`roadseg.io.masks`: a tag that names one of the mask's classes (0, or the 255 of a 0/255 mask)
+  is set aside with a warning, so a ground truth tagged nodata 0 keeps its background.
+
+Predictions and ground truth are never the same file: a pair whose two sides are one file is refused,
+as is predicting into the folder of the ground truth (the predicted masks would be the truth's names).
 
 Pairing: ``<id>_mask.png`` (or any ``<stem>_mask.<ext>``) matches the file of the other side with the same
 ``<id>``/``<stem>``; a mask without ``_mask`` in its name is keyed by its stem. In a directory that holds
@@ -30,7 +35,7 @@ import numpy as np
 
 from roadseg.errors import BadInputError, BadParameterError, RoadsegError
 from roadseg.io.inputs import collect_inputs, collect_masks
-from roadseg.metrics.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult, load_geojson
+from roadseg.metrics.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult
 from roadseg.metrics.pixel import (
     DEFAULT_SLACK,
     PixelScores,
@@ -141,7 +146,7 @@ class MaskData:
     road: np.ndarray
     """(H, W) bool."""
     valid: np.ndarray | None
-    """(H, W) bool: scored pixels, or None when the raster has no nodata."""
+    """(H, W) bool: scored pixels, or None when every pixel is scored."""
     grid: RasterGrid
 
 
@@ -152,14 +157,15 @@ def _open(path: Path):
 
 
 def read_mask(path: Path | str) -> MaskData:
-    """Read a mask file: road where a non-alpha band is > 0, nodata where the nodata tag says.
+    """Read a mask file: road where a non-alpha band is > 0 (roadseg's own masks: 1), nodata where the
+    nodata tag says (see the module docstring).
 
     Integer rasters only: a float raster is a probability map and raises :class:`BadInputError`.
     """
     from rasterio.enums import ColorInterp
 
     from roadseg.io.grid import RasterGrid
-    from roadseg.io.masks import decode_any_band
+    from roadseg.io.masks import decode_any_band, is_predict_mask
     from roadseg.io.raster_open import probability_scale
 
     path = Path(path)
@@ -170,10 +176,13 @@ def read_mask(path: Path | str) -> MaskData:
         bands = [index for index, interp in zip(dataset.indexes, dataset.colorinterp)
                  if interp != ColorInterp.alpha] or list(dataset.indexes)
         data = dataset.read(bands)
-        nodata = dataset.nodata
+        nodata, mask_format = dataset.nodata, "predict" if is_predict_mask(dataset) else "binary"
         grid = RasterGrid.from_dataset(dataset)
-    road, valid = decode_any_band(data, nodata)
-    return MaskData(road, None if nodata is None else valid, grid)
+    try:
+        road, valid = decode_any_band(data, nodata, mask_format=mask_format, source=str(path))
+    except ValueError as error:
+        raise BadInputError(f"{path}: {error}") from error
+    return MaskData(road, None if valid.all() else valid, grid)
 
 
 def read_image(path: Path | str) -> np.ndarray:
@@ -308,53 +317,84 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
         Called as ``progress(done, total, name)`` after each pair.
 
     A pair that cannot be scored (unreadable, different grids, existing error map without
-    ``overwrite``) becomes a :class:`Problem` and the others are still scored.
+    ``overwrite``) becomes a :class:`Problem` and the others are still scored. A prediction that is its
+    own ground truth, or an error map that would replace an input, raises :class:`BadInputError` first.
     """
-    from roadseg.metrics.error_maps import error_map, write_error_map
-
     options = options or ScoreOptions()
-    slack, error_maps = options.slack, options.error_maps
-    truth_items = list(truths)
-    predictions = list(predictions)
-    if _single_file(predictions) and _single_file(truth_items):
-        # one file against one file: the user paired them; their names need not share an id
-        prediction, truth = Path(predictions[0]), Path(truth_items[0])
-        pairing = Pairing([MaskPair(mask_key(prediction), prediction, truth)], [])
-    else:
-        pairing = pair_masks(collect_masks(predictions), collect_masks(truth_items))
+    truth_items, predictions = list(truths), list(predictions)
+    pairing = _pairing(predictions, truth_items)
     problems = list(pairing.problems)
     if options.images is None:
-        image_dirs = [Path(item) if Path(item).is_dir() else Path(item).parent for item in truth_items]
+        image_dirs = list(dict.fromkeys(Path(item) if Path(item).is_dir() else Path(item).parent
+                                        for item in truth_items))
     else:
         image_dirs = list(options.images)
-    image_index = _find_images(image_dirs) if error_maps is not None else {}
+    image_index = _find_images(image_dirs) if options.error_maps is not None else {}
+    _check_error_maps(options.error_maps, pairing.pairs, image_index.values())
     total = np.zeros((2, 2), dtype=np.int64)
     relaxed_total = RelaxedCounts()
     results: list[ImageResult] = []
     for done, pair in enumerate(pairing.pairs, start=1):
         try:
-            pred, truth = read_mask(pair.prediction), read_mask(pair.truth)
-            reason = check_grids(pair.prediction, pred.grid, pair.truth, truth.grid)
-            if reason is not None:
-                raise BadInputError(reason)
-            matrix, relaxed, valid = score_masks(pred, truth, slack=slack)
-            map_path = None
-            if error_maps is not None:
-                map_path = Path(error_maps) / f"{pair.key}{ERROR_MAP_SUFFIX}"
-                picture = _background(image_index.get(pair.key), pair, pred.road.shape)
-                write_error_map(map_path, error_map(pred.road, truth.road, valid, picture),
-                                overwrite=overwrite)
+            result = _score_pair(pair, options, image_index.get(pair.key), overwrite)
         except RoadsegError as error:
             problems.append(Problem(pair.key, str(error)))
         else:
-            total += matrix
-            relaxed_total += relaxed
-            results.append(ImageResult(pair.key, pair.prediction, pair.truth, matrix.tolist(), relaxed,
-                                       scores_from_confusion(matrix, relaxed), map_path))
+            total += np.asarray(result.confusion)
+            relaxed_total += result.relaxed
+            results.append(result)
         if progress is not None:
             progress(done, len(pairing.pairs), pair.key)
-    return EvalResult(slack=slack, confusion=total.tolist(), relaxed=relaxed_total,
+    return EvalResult(slack=options.slack, confusion=total.tolist(), relaxed=relaxed_total,
                       scores=scores_from_confusion(total, relaxed_total), images=results, problems=problems)
+
+
+def _pairing(predictions: Sequence[str | Path], truths: Sequence[str | Path]) -> Pairing:
+    """The pairs to score; one file against one file is a pair whatever their names (the user paired
+    them). Refuses a pair whose prediction is its ground truth: it would score 1 on every metric."""
+    from roadseg.io.atomic import same_file
+
+    if _single_file(predictions) and _single_file(truths):
+        prediction, truth = Path(predictions[0]), Path(truths[0])
+        pairing = Pairing([MaskPair(mask_key(prediction), prediction, truth)], [])
+    else:
+        pairing = pair_masks(collect_masks(predictions), collect_masks(truths))
+    for pair in pairing.pairs:
+        if same_file(pair.prediction, pair.truth):
+            raise BadInputError(f"{pair.prediction}: is both the prediction and the ground truth of {pair.key!r}; "
+                                "give predictions and ground truth as different files")
+    return pairing
+
+
+def _error_map_path(error_maps: Path, pair: MaskPair) -> Path:
+    return Path(error_maps) / f"{pair.key}{ERROR_MAP_SUFFIX}"
+
+
+def _check_error_maps(error_maps: Path | None, pairs: Sequence[MaskPair], images: Iterable[Path]) -> None:
+    """Refuse error maps that would replace a mask or image of the evaluation, before any is written."""
+    from roadseg.io.atomic import check_apart
+
+    if error_maps is not None:
+        inputs = [path for pair in pairs for path in (pair.prediction, pair.truth)] + list(images)
+        check_apart([_error_map_path(error_maps, pair) for pair in pairs], inputs)
+
+
+def _score_pair(pair: MaskPair, options: ScoreOptions, image: Path | None, overwrite: bool) -> ImageResult:
+    """Read and score one pair, and draw its error map; a :class:`RoadsegError` says why it cannot be."""
+    from roadseg.metrics.error_maps import error_map, write_error_map
+
+    pred, truth = read_mask(pair.prediction), read_mask(pair.truth)
+    reason = check_grids(pair.prediction, pred.grid, pair.truth, truth.grid)
+    if reason is not None:
+        raise BadInputError(reason)
+    matrix, relaxed, valid = score_masks(pred, truth, slack=options.slack)
+    map_path = None
+    if options.error_maps is not None:
+        map_path = _error_map_path(options.error_maps, pair)
+        picture = _background(image, pair, pred.road.shape)
+        write_error_map(map_path, error_map(pred.road, truth.road, valid, picture), overwrite=overwrite)
+    return ImageResult(pair.key, pair.prediction, pair.truth, matrix.tolist(), relaxed,
+                       scores_from_confusion(matrix, relaxed), map_path)
 
 
 def _background(path: Path | None, pair: MaskPair, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -381,30 +421,76 @@ def satellite_images(data: Path | str) -> list[Path]:
     return images
 
 
+@dataclass(frozen=True)
+class PredictPlan:
+    """Predicting a DeepGlobe-layout folder and scoring it, settled before any model loads: the images
+    to predict (those with their ground truth beside them), every ground-truth mask, and the images
+    left out, as problems naming them."""
+
+    images: list[Path]
+    truths: list[Path]
+    problems: list[Problem]
+
+
+def plan_predict_eval(data: Path | str, predictions: Path | str | None = None) -> PredictPlan:
+    """What :func:`predict_and_evaluate` will do with ``data``, predicting into ``predictions``.
+
+    Raises :class:`BadInputError` when no ``<id>_sat.*`` image has an ``<id>_mask.*`` beside it, or
+    when a predicted mask would be written over (or reused from) a ground-truth file.
+    """
+    images = satellite_images(data)
+    truths = [path for path in collect_inputs([data]) if _is_mask_name(path)]
+    keys = {mask_key(path) for path in truths}
+    kept = [image for image in images if image_key(image) in keys]
+    if not kept:
+        raise BadInputError(f"{data}: none of its {len(images)} <id>_sat.* image(s) has an <id>_mask.* ground "
+                            "truth beside it; give a DeepGlobe-layout directory (<id>_sat.jpg with <id>_mask.png)")
+    if predictions is not None:
+        _refuse_predicting_onto_truth(kept, truths, Path(predictions))
+    problems = [Problem(image_key(image), f"{image}: no ground-truth mask with id {image_key(image)!r} beside it; "
+                                          "not predicted") for image in images if image not in kept]
+    return PredictPlan(kept, truths, problems)
+
+
+def _refuse_predicting_onto_truth(images: Sequence[Path], truths: Sequence[Path], predictions: Path) -> None:
+    """Predicted masks take ``<id>_mask`` names: in the ground truth's folder they would be the truth."""
+    from roadseg.inference.predict import output_paths
+    from roadseg.io.atomic import same_file
+
+    for image in images:
+        target = output_paths(image, predictions).mask
+        truth = next((path for path in truths if same_file(target, path)), None)
+        if truth is not None:
+            raise BadInputError(f"{predictions}: the prediction of {image.name} would be {truth}, its own ground "
+                                "truth; give `predictions` a folder of its own")
+
+
 def predict_and_evaluate(model, data: Path | str, predictions: Path | str,
                          options: PredictOptions | None = None, scoring: ScoreOptions | None = None, *,
                          overwrite: bool = False, on_file: Callable[[Path, object, str | None], None] | None = None,
                          progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
-    """Predict every ``<id>_sat.*`` of a DeepGlobe-layout directory into ``predictions``, then score it.
+    """Predict every ``<id>_sat.*`` of a DeepGlobe-layout directory that has its ``<id>_mask.*`` beside
+    it into ``predictions``, then score it (see :func:`plan_predict_eval`, which refuses what cannot work
+    before anything is predicted).
 
     ``model`` and ``options`` go to :func:`roadseg.inference.predict.predict_files` (masks already in
-    ``predictions`` are reused unless ``overwrite``); ``on_file`` is its per-image callback. Images that
-    fail to predict are reported as problems, and the masks are scored against ``<id>_mask.*`` in
-    ``data`` as :func:`evaluate_masks` does with ``scoring`` (its ``progress`` too).
+    ``predictions`` are reused unless ``overwrite``); ``on_file`` is its per-image callback. Images
+    without ground truth and images that fail to predict are reported as problems, and the masks are
+    scored against ``<id>_mask.*`` in ``data`` as :func:`evaluate_masks` does with ``scoring`` (its
+    ``progress`` too).
     """
     from roadseg.inference.options import OutputOptions
     from roadseg.inference.predict import output_paths, predict_files
 
-    data = Path(data)
-    inputs = satellite_images(data)
-    batch = predict_files(model, inputs, predictions, options, output=OutputOptions(overwrite=overwrite),
+    plan = plan_predict_eval(data, predictions)
+    batch = predict_files(model, plan.images, predictions, options, output=OutputOptions(overwrite=overwrite),
                           on_file=on_file)
     failed = {path for path, _ in batch.failed}
-    masks = [output_paths(path, predictions).mask for path in inputs if path not in failed]
-    result = evaluate_masks(masks, [data], scoring, overwrite=overwrite, progress=progress)
-    result.problems = [Problem(image_key(path), reason) for path, reason in batch.failed] + result.problems
+    masks = [output_paths(path, predictions).mask for path in plan.images if path not in failed]
+    result = evaluate_masks(masks, plan.truths, scoring, overwrite=overwrite, progress=progress)
+    failures = [Problem(image_key(path), reason) for path, reason in batch.failed]
+    result.problems = failures + plan.problems + result.problems
     return result
-
 
 
 @dataclass(frozen=True)
@@ -447,10 +533,15 @@ def is_road_vector(path: Path | str) -> bool:
 def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphScoring | None = None
                     ) -> GraphEvalResult:
     """APLS of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize) against
-    ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the ground truth."""
+    ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the two together, and
+    each one's length is measured on the ellipsoid, whatever the other holds."""
+    from roadseg.io.atomic import same_file
     from roadseg.metrics.apls import apls, graph_from_geojson, local_metric_crs
 
     prediction, truth = Path(prediction), Path(truth)
+    if same_file(prediction, truth):
+        raise BadInputError(f"{prediction}: is both the prediction and the ground truth; give predictions and "
+                            "ground truth as different files")
     vectorized = not is_road_vector(prediction)
     if vectorized:
         from roadseg.vector.vectorize import vectorize_files
@@ -460,13 +551,9 @@ def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphSco
             raise BadInputError(f"{prediction}: not georeferenced, so its roads have no place on the map; "
                                 "APLS against GeoJSON needs a georeferenced mask (GeoTIFF)")
     else:
-        proposal = load_geojson(prediction)
-    truth_data = load_geojson(truth)
-    if truth_data.get("coordinates") == "pixel":
-        raise BadInputError(f"{truth}: its coordinates are pixels, not places on the map; APLS needs "
-                            "ground truth in longitude/latitude or a metric CRS")
-    crs = local_metric_crs(truth_data)
+        proposal = prediction
+    crs = local_metric_crs(truth, proposal)
     scoring = scoring or GraphScoring()
-    result = apls(graph_from_geojson(truth_data, crs=crs), graph_from_geojson(proposal, crs=crs),
+    result = apls(graph_from_geojson(truth, crs=crs), graph_from_geojson(proposal, crs=crs),
                   spacing=scoring.spacing, snap=scoring.snap)
     return GraphEvalResult(prediction, truth, result, vectorized, scoring.spacing, scoring.snap)

@@ -13,9 +13,16 @@ rasters without georeferencing in pixels, or in metres when ``pixel_size`` is gi
 then pixel centres go through the affine transform and are reprojected to ``out_crs`` (EPSG:4326 by
 default, longitude first as RFC 7946 requires). ``length_m`` is measured on the WGS 84 ellipsoid.
 
-Several georeferenced masks of one area (touching or overlapping, same CRS and pixel size) are
-mosaicked first (:func:`roadseg.io.mosaic.mosaic_masks`) and vectorized as one raster, so a road crossing
-tile edges comes out as one line; masks without georeferencing are vectorized one by one.
+Several georeferenced masks of one area (touching or overlapping) are mosaicked first
+(:func:`roadseg.io.mosaic.mosaic_masks`) and vectorized as one raster, so a road crossing tile edges
+comes out as one line. They must be on one grid, as for ``stitch``: tiles of one area in two CRSs, or off
+the grid by a fraction of a pixel, are refused with stitch's message (vectorized one by one, every road
+there would come out twice). Tiles apart from the others, whatever their CRS, and masks without
+georeferencing are vectorized one by one.
+
+A mask without georeferencing gives lines in pixel coordinates (x right, y down, pixel centres at +0.5),
+marked by ``"coordinates": "pixel"`` and by a ``crs`` member naming a local pixel grid
+(:data:`PIXEL_CRS`): GDAL and QGIS read that CRS instead of taking the pixels for longitude/latitude.
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ from roadseg.vector.mask_clean import clean_mask
 from roadseg.vector.skeleton_graph import build_graph, skeletonize_mask
 
 Progress = Callable[[str], None]
+PIXEL_CRS = ('LOCAL_CS["roadseg pixel grid (x right, y down)",LOCAL_DATUM["image",32767],UNIT["pixel",1],'
+             'AXIS["x",EAST],AXIS["y",SOUTH]]')
+"""The CRS GeoJSON in pixel coordinates names: an engineering CRS, which GIS software cannot put on a map."""
 STEPS = ("read", "clean", "skeletonize", "graph", "prune", "gaps", "filter", "simplify", "output")
 
 
@@ -235,8 +245,20 @@ def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> V
     with timer.step("output"):
         collection = _line_collection(graph, raster, geometry, out_crs)
     if not collection["features"]:
-        notes.append(f"{raster.source}: no roads found; the output is empty")
+        notes.append(_why_empty(raster.source, road, raster.valid))
     return VectorizeResult(collection, graph, out_crs, [raster.source], timings, counts, notes)
+
+
+def _why_empty(source: str, road: np.ndarray, valid: np.ndarray) -> str:
+    """Why a mask gave no lines: no road, road everywhere (a centreline needs background around it),
+    or road that cleaning left nothing of."""
+    if not road.any():
+        return f"{source}: no roads found; the output is empty"
+    if not (valid & ~road).any():
+        return (f"{source}: road covers the whole raster (every pixel with data), one blob with no centreline "
+                "to find; the output is empty (check that it is a road mask, not an inverted one)")
+    return (f"{source}: its {int(road.sum())} road pixel(s) left no line long enough to keep after cleaning; "
+            "the output is empty")
 
 
 def _to_output(rows: np.ndarray, cols: np.ndarray, raster: MaskRaster, geometry: PixelGeometry,
@@ -318,12 +340,15 @@ def feature_collection(features: list[dict], crs: CRS | None, *, georeferenced: 
     """A FeatureCollection; a ``crs`` member only when the CRS is not RFC 7946's lon/lat default.
 
     RFC 7946 readers assume WGS 84 lon/lat; GDAL and QGIS read the (pre-RFC) named ``crs`` member, so
-    ``--crs`` other than EPSG:4326 still opens in the right place there. Rasters without georeferencing
-    give pixel coordinates (x right, y down, pixel centres at +0.5), marked by ``"coordinates": "pixel"``.
+    an ``out_crs`` other than EPSG:4326 still opens in the right place there. Rasters without
+    georeferencing give pixel coordinates (x right, y down, pixel centres at +0.5), marked by
+    ``"coordinates": "pixel"`` and a ``crs`` member naming :data:`PIXEL_CRS`, so that GDAL and QGIS do
+    not take them for longitude/latitude.
     """
     collection: dict = {"type": "FeatureCollection", "features": features}
     if not georeferenced:
         collection["coordinates"] = "pixel"
+        collection["crs"] = {"type": "name", "properties": {"name": PIXEL_CRS}}
     elif crs is not None and crs != LONLAT:
         epsg = crs.to_epsg()
         name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs.to_wkt()

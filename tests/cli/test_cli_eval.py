@@ -241,7 +241,9 @@ def test_predict_then_score_reports_missing_truth(deepglobe_layout, monkeypatch)
     (deepglobe_layout / "2_mask.png").unlink()
     result = run(deepglobe_layout, "--tta", "none", "--window", "64")
     assert result.exit_code == 1
-    assert "2_mask.png: no ground-truth mask with id '2'" in result.output
+    # the image is named, not a temporary prediction (issue 14), and it is not predicted
+    assert f"Error: {deepglobe_layout / '2_sat.png'}: no ground-truth mask with id '2' beside it" in result.output
+    assert "roadseg-eval-" not in result.output
     assert "1 problem(s); 1 pair(s) scored" in result.output
 
 
@@ -289,3 +291,129 @@ def test_predict_then_score_with_mindspore(shared_data, tmp_path):
     (_, _), (fn, tp) = report["confusion"]
     assert fn + tp == int(road.sum())
     assert 0 <= report["scores"]["acc"] <= 1
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("the model must not load: the run is refused first")
+
+
+def _digests(folder):
+    import hashlib
+
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+def one_error_line(result):
+    """The one ``Error:`` line of a refused run (exit 1, no traceback); other CLI tests use it too."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("tag", [0, 255])
+def test_a_nodata_tag_on_a_class_of_the_truth_is_not_taken_for_missing_data(shared_data, tmp_path, tag):
+    """Issue 14: truth tagged nodata=0 lost its background (an all-road prediction scored 1.0000), and a
+    0/255 truth tagged 255 lost its roads (accuracy 1.0 for all road)."""
+    from tests.io.test_masks import spacenet_mask, tagged_copy
+
+    label = spacenet_mask(shared_data)
+    with rasterio.open(label) as src:
+        road = src.read(1) > 0
+    all_road = tagged_copy(label, tmp_path / "pred.tif", None, np.full(road.shape, 255))
+    truth = tagged_copy(label, tmp_path / "truth.tif", tag)
+    result = CliRunner().invoke(cli, ["eval", str(all_road), str(truth), "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"Warning: {truth}: its nodata tag {tag} is also the mask's {'road' if tag else 'background'} value, so "
+        f"those pixels are read as {'road' if tag else 'background'}, not as missing data (missing data needs a "
+        "value of its own, as predict's 255 beside 0 and 1)"]
+    scores = json.loads(result.stdout)["scores"]
+    assert scores["acc"] == pytest.approx(road.mean()) and scores["road_iou"] == pytest.approx(road.mean())
+    assert scores["precision"] == pytest.approx(road.mean()) and scores["recall"] == 1.0
+
+
+@pytest.fixture()
+def deepglobe_copy(shared_data, tmp_path):
+    """DeepGlobe's training tile 104 (image and label) in a folder of its own."""
+    train = shared_data / "deepglobe" / "train"
+    if not (train / "104_mask.png").is_file():
+        pytest.skip(f"DeepGlobe sample not found in {train}")
+    data = tmp_path / "dg"
+    data.mkdir()
+    for name in ("104_sat.jpg", "104_mask.png"):
+        (data / name).write_bytes((train / name).read_bytes())
+    return data
+
+
+def test_predictions_into_the_ground_truth_folder_are_refused_before_the_model_loads(deepglobe_copy, monkeypatch):
+    """Issue 14: ``eval --predictions dg dg`` reused the labels as predictions and reported 1.0000."""
+    import roadseg.model.loaded
+
+    monkeypatch.setattr(roadseg.model.loaded, "load_model", _no_model)
+    before = _digests(deepglobe_copy)
+    for extra in ([], ["--overwrite"]):
+        result = run(deepglobe_copy, "--weights", "w.ckpt", "--predictions", deepglobe_copy, *extra)
+        assert one_error_line(result) == (f"Error: {deepglobe_copy}: the prediction of 104_sat.jpg would be "
+                                           f"{deepglobe_copy / '104_mask.png'}, its own ground truth; give "
+                                           "--predictions a folder of its own")
+    assert _digests(deepglobe_copy) == before
+
+
+def test_the_same_files_as_prediction_and_truth_are_refused(deepglobe_copy, tmp_path):
+    label = deepglobe_copy / "104_mask.png"
+    (tmp_path / "link.png").symlink_to(label)
+    for sides in ((deepglobe_copy, deepglobe_copy), (label, tmp_path / "link.png")):
+        line = one_error_line(run(*sides))
+        assert line.startswith("Error: ") and "is both the prediction and the ground truth" in line
+    roads = _roads(tmp_path / "roads.geojson", [[[-115.232, 36.14], [-115.228, 36.14]]])
+    line = one_error_line(run(roads, tmp_path / "." / "roads.geojson"))
+    assert line == f"Error: {roads}: is both the prediction and the ground truth; give predictions and ground " \
+                   "truth as different files"
+
+
+def test_a_folder_without_ground_truth_is_refused_before_the_model_loads(shared_data, monkeypatch):
+    """Issue 15: eval DATA_DIR on images without masks predicted all of them, then failed with temporary paths."""
+    import roadseg.model.loaded
+
+    valid = shared_data / "deepglobe" / "valid"
+    if not valid.is_dir():
+        pytest.skip(f"{valid} not found")
+    monkeypatch.setattr(roadseg.model.loaded, "load_model", _no_model)
+    line = one_error_line(run(valid, "--weights", "w.ckpt"))
+    assert line == (f"Error: {valid}: none of its 4 <id>_sat.* image(s) has an <id>_mask.* ground truth beside "
+                    "it; give a DeepGlobe-layout directory (<id>_sat.jpg with <id>_mask.png)")
+
+
+def test_csv_and_error_maps_never_replace_an_input(masks, tmp_path):
+    """Issue 14: the outputs of eval could be written over the masks it scores."""
+    pred_dir, truth_dir = masks
+    truth = truth_dir / "a_mask.png"
+    before = _digests(pred_dir), _digests(truth_dir)
+    line = one_error_line(run(pred_dir / "a_mask.png", truth, "--csv", truth, "--overwrite"))
+    assert line == f"Error: {truth}: is also an input, which writing it would replace; write the output to another file"
+    assert (_digests(pred_dir), _digests(truth_dir)) == before
+    # masks keyed by their stems: the error map of pair "b", b_errors.png, is the prediction of "b_errors"
+    plain_pred, plain_truth = tmp_path / "plain_pred", tmp_path / "plain_truth"
+    for folder in (plain_pred, plain_truth):
+        folder.mkdir()
+        for name in ("b.png", "b_errors.png"):
+            write_png(folder / name, np.eye(8, dtype=bool))
+    before = _digests(plain_pred), _digests(plain_truth)
+    line = one_error_line(run(plain_pred, plain_truth, "--error-maps", plain_pred, "--overwrite"))
+    assert line.startswith(f"Error: {plain_pred / 'b_errors.png'}: is also an input")
+    assert (_digests(plain_pred), _digests(plain_truth)) == before
+
+
+def test_skipped_polygons_are_one_clean_warning(tmp_path):
+    """Issue 13: APLS printed Python's warning with its source line."""
+    line = [[-115.232, 36.14], [-115.228, 36.14]]
+    truth = _roads(tmp_path / "truth.geojson", [line])
+    data = json.loads(truth.read_text())
+    ring = [[-115.23, 36.14], [-115.229, 36.14], [-115.229, 36.141], [-115.23, 36.14]]
+    data["features"].append({"type": "Feature", "properties": {},
+                             "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    truth.write_text(json.dumps(data))
+    result = CliRunner().invoke(cli, ["eval", str(_roads(tmp_path / "p.geojson", [line])), str(truth)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"Warning: {truth}: 1 geometries that are not lines skipped"]

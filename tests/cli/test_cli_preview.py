@@ -13,6 +13,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from roadseg.cli.main import COMMANDS, cli
 from roadseg.preview import ROAD_COLOUR
+from tests.cli.test_cli_eval import one_error_line
 from tests.helpers_predict import random_rgb, write_raster
 
 
@@ -110,3 +111,51 @@ def test_usage_errors_exit_2(tmp_path, scene, args, message):
     result = CliRunner().invoke(cli, ["preview", str(image), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_the_output_is_never_the_image_mask_or_roads(tmp_path, scene):
+    """Issue 14: -o onto an input replaced it with the preview."""
+    image, mask, roads = scene
+    picture = write_raster(tmp_path / "picture.png", random_rgb(40, 60), crs=None, driver="PNG")
+    before = {path: path.read_bytes() for path in (image, mask, roads, picture)}
+    for args in ([picture, "-o", picture], [picture, "--roads", roads, "-o", tmp_path / "." / "picture.png"]):
+        line = one_error_line(run(*args, "--overwrite"))
+        assert line == f"Error: {args[-1]}: is also an input" + ("" if args[-1] == picture else f" ({picture})") \
+            + ", which writing it would replace; write the output to another file"
+    (tmp_path / "mask.png").symlink_to(mask)  # a link to the mask named as the output
+    line = one_error_line(run(image, "--mask", mask, "-o", tmp_path / "mask.png", "--overwrite"))
+    assert line.startswith(f"Error: {tmp_path / 'mask.png'}: is also an input ({mask})")
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_0_255_mask_tagged_255_is_shown_as_road(shared_data, tmp_path):
+    """Issue 14: preview read the roads of a 0/255 mask tagged nodata=255 as nodata, and showed none."""
+    from tests.io.test_masks import spacenet_mask, tagged_copy
+
+    label = spacenet_mask(shared_data)
+    image = shared_data / "spacenet-vegas-pan" / "road_mask_input.tif"
+    tagged = tagged_copy(label, tmp_path / "tagged.tif", 255)
+    plain = json.loads(run(image, "--mask", label, "-o", tmp_path / "plain.png", "--json").stdout)
+    result = run(image, "--mask", tagged, "-o", tmp_path / "tagged.png", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: {tagged}: its nodata tag 255 is also the mask's road value, so those pixels are read as road, "
+        "not as missing data (missing data needs a value of its own, as predict's 255 beside 0 and 1)"]
+    assert json.loads(result.stdout)["mask_pixels"] == plain["mask_pixels"] > 10000
+
+
+@pytest.mark.parametrize(("dtype", "nodata"), [("float32", 3.4e38), ("float64", 1e300), ("float64", -1e300)])
+def test_huge_float_nodata_gives_no_raw_overflow_warning(tmp_path, dtype, nodata):
+    """Issue 13: a float image with nodata 3.4e38 (float32) or 1e300 (float64) printed numpy's overflow
+    warning with its source line."""
+    from roadseg.preview import render_preview
+
+    data = np.linspace(0, 1, 3 * 30 * 40).reshape(3, 30, 40).astype(dtype)
+    data[:, :, :5] = nodata
+    image = write_raster(tmp_path / "f.tif", data, nodata=nodata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = render_preview(image, tmp_path / "f.png")
+    assert (result.width, result.height) == (40, 30)
+    cli_result = run(image, "-o", tmp_path / "g.png")
+    assert cli_result.exit_code == 0 and cli_result.stderr == ""

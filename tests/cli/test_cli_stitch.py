@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from rasterio.crs import CRS
 
 from roadseg.cli.main import COMMANDS, cli
+from tests.cli.test_cli_eval import one_error_line
 
 UTM = CRS.from_epsg(32611)
 
@@ -123,3 +124,44 @@ def test_failed_stitch_creates_no_output_directory(tmp_path):
     assert not (tmp_path / "newdir").exists()
     result = run(a, "-o", tmp_path / "newdir" / "sub" / "x.tif")
     assert result.exit_code == 0 and (tmp_path / "newdir" / "sub" / "x.tif").is_file()
+
+
+def test_a_tile_named_as_the_output_is_refused_and_kept(tmp_path):
+    """Issue 14: ``stitch a.tif b.tif -o a.tif --overwrite`` dropped a.tif and wrote "a mosaic of 1 tile"
+    of b's pixels over it."""
+    a, b = tiles(tmp_path)
+    before = a.read_bytes()
+    for args in ([a, b, "-o", a], [tmp_path, "-o", a], [a, b, "-o", tmp_path / "." / "a.tif", "--vrt"]):
+        line = one_error_line(run(*args, "--overwrite"))
+        assert line == f"Error: {a}: is both a tile and the output, which would replace it; write the mosaic to " \
+                       "another file"
+    assert a.read_bytes() == before
+
+
+def test_a_previous_mosaic_named_on_the_command_line_is_a_tile_too(tmp_path):
+    a, b = tiles(tmp_path)
+    out = tmp_path / "m.tif"
+    assert run(a, b, "-o", out).exit_code == 0
+    before = out.read_bytes()
+    line = one_error_line(run(a, b, out, "-o", out, "--overwrite"))
+    assert line.startswith(f"Error: {out}: is both a tile and the output") and out.read_bytes() == before
+    result = run(tmp_path / "*.tif", "-o", out, "--overwrite")  # found by a pattern: a re-run leaves it out
+    assert result.exit_code == 0 and "mosaic of 2 tile(s)" in result.output
+
+
+def test_a_0_255_label_tagged_255_keeps_its_roads(shared_data, tmp_path):
+    """Issue 14: the nodata tag on the road value of a 0/255 mask turned every road into nodata."""
+    from tests.io.test_masks import spacenet_mask, tagged_copy
+
+    label = spacenet_mask(shared_data)
+    tagged = tagged_copy(label, tmp_path / "tagged.tif", 255)
+    result = run(tagged, "-o", tmp_path / "m.tif")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: {tagged}: its nodata tag 255 is also the mask's road value, so those pixels are read as road, "
+        "not as missing data (missing data needs a value of its own, as predict's 255 beside 0 and 1)"]
+    with rasterio.open(label) as src:
+        expected = (src.read(1) > 0).astype(np.uint8)
+    with rasterio.open(tmp_path / "m.tif") as src:
+        np.testing.assert_array_equal(src.read(1), expected)
+        assert src.tags()["ROADSEG_CONTENT"] == "mask" and src.nodata == 255

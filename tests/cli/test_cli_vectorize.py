@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from rasterio.crs import CRS
 
 from roadseg.cli.main import COMMANDS, cli
+from tests.cli.test_cli_eval import one_error_line
 
 UTM = CRS.from_epsg(32611)
 
@@ -161,3 +162,163 @@ def test_folder_of_predict_outputs_reads_its_masks_or_with_threshold_its_probabi
     (feature,) = json.loads((tmp_path / "prob.geojson").read_text())["features"]
     assert feature["properties"]["source"].endswith("a_prob.tif")
     assert 4000000.0 - 0.5 * 50 < feature["geometry"]["coordinates"][0][1] < 4000000.0 - 0.5 * 40
+
+
+def test_a_0_255_mask_tagged_255_keeps_its_roads(shared_data, tmp_path):
+    """Issue 14: a 0/255 mask tagged nodata=255 lost all its roads, so vectorize wrote no lines."""
+    from tests.io.test_masks import spacenet_mask, tagged_copy
+
+    label = spacenet_mask(shared_data)
+    tagged = tagged_copy(label, tmp_path / "tagged.tif", 255)
+    plain = run(label, "-o", tmp_path / "plain.geojson", "--json")
+    result = run(tagged, "-o", tmp_path / "tagged.geojson", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: {tagged}: its nodata tag 255 is also the mask's road value, so those pixels are read as road, "
+        "not as missing data (missing data needs a value of its own, as predict's 255 beside 0 and 1)"]
+    found, expected = json.loads(result.stdout), json.loads(plain.stdout)
+    assert found["features"] == expected["features"] > 5
+    assert found["total_length_m"] == pytest.approx(expected["total_length_m"])
+
+
+def test_an_all_road_mask_says_what_happened(shared_data, tmp_path):
+    """Issue 14: a mask that is road everywhere was reported as "no roads found"."""
+    from tests.io.test_masks import spacenet_mask, tagged_copy
+
+    label = spacenet_mask(shared_data)
+    everywhere = tagged_copy(label, tmp_path / "all.tif", None, np.full((1300, 1300), 255))
+    result = run(everywhere, "-o", tmp_path / "r.geojson")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: {everywhere}: road covers the whole raster (every pixel with data), one blob with no "
+        "centreline to find; the output is empty (check that it is a road mask, not an inverted one)"]
+
+
+def test_an_output_is_never_an_input(tmp_path):
+    """Issue 14: -o or --graph onto the mask replaced the mask with the lines."""
+    mask = write_mask(tmp_path / "m.tif", road(cols=(20, 180)))
+    before = mask.read_bytes()
+    (tmp_path / "link.tif").symlink_to(mask)
+    for args in (["-o", mask], ["-o", tmp_path / "r.geojson", "--graph", tmp_path / "link.tif"],
+                 ["-o", tmp_path / "sub" / ".." / "m.tif"]):
+        line = one_error_line(run(mask, *args, "--overwrite"))
+        assert line.startswith(f"Error: {args[-1]}: is also an input") and line.endswith("to another file")
+    assert mask.read_bytes() == before and not (tmp_path / "r.geojson").exists()
+    result = run(mask, "-o", tmp_path / "r.geojson", "--graph", tmp_path / "r.geojson")
+    assert result.exit_code == 2 and "--graph and -o both name" in result.output
+
+
+def test_one_area_in_two_crss_is_refused_as_stitch_refuses_it(shared_data, tmp_path):
+    """Issue 14: vectorize wrote both sets of lines (twice the roads) for tiles stitch refused."""
+    from tests.io.test_mosaic import _spacenet_and_its_utm_copy
+
+    lonlat, utm = _spacenet_and_its_utm_copy(shared_data, tmp_path)
+    line = one_error_line(run(lonlat, utm, "-o", tmp_path / "r.geojson"))
+    stitched = one_error_line(CliRunner().invoke(cli, ["stitch", str(lonlat), str(utm), "-o",
+                                                        str(tmp_path / "m.tif")]))
+    assert line.split(";")[0] == stitched.split(";")[0] and "CRS" in line
+    assert line.endswith("stitch them onto one grid first (stitch's --crs and --res) and vectorize the mosaic")
+    assert not (tmp_path / "r.geojson").exists()
+    result = run(lonlat, utm, "-o", tmp_path / "r.geojson", "--no-mosaic", "--quiet")  # asked for: one by one
+    assert result.exit_code == 0, result.output
+
+
+def test_pixel_coordinates_are_marked_for_gis_software_and_said(shared_data, tmp_path):
+    """Issue 14: lines of a mask without georeferencing were pixels that GDAL and QGIS read as lon/lat."""
+    from rasterio.crs import CRS as RasterioCRS
+
+    label = shared_data / "deepglobe" / "train" / "104_mask.png"
+    if not label.is_file():
+        pytest.skip(f"{label} not found")
+    out = tmp_path / "roads.geojson"
+    result = run(label, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: {out}: in pixel coordinates (x right, y down), as the mask has no georeferencing; marked with "
+        "a local pixel-grid CRS, so GIS software will not place it on a map (a georeferenced mask gives "
+        "longitude/latitude)"]
+    collection = json.loads(out.read_text())
+    assert collection["coordinates"] == "pixel" and collection["features"]
+    marked = RasterioCRS.from_user_input(collection["crs"]["properties"]["name"])  # GDAL reads it as GDAL would
+    assert not marked.is_geographic and not marked.is_projected and marked.to_epsg() is None
+    preview = CliRunner().invoke(cli, ["preview", str(label.with_name("104_sat.jpg")), "--roads", str(out), "-o",
+                                       str(tmp_path / "look.png"), "--json"])
+    assert preview.exit_code == 0, preview.output
+    summary = json.loads(preview.stdout)
+    assert summary["lines_drawn"] == summary["lines"] == len(collection["features"])
+
+
+def test_the_spacenet_mask_as_a_geopackage_matches_its_geojson(shared_data, tmp_path):
+    """Issue 15: GeoPackage holds the GeoJSON's lines and properties, plus the junctions the lines' u/v name."""
+    import pyogrio
+
+    from tests.io.test_masks import spacenet_mask
+    from tests.io.test_vector_formats import assert_roads_round_trip
+
+    label = spacenet_mask(shared_data)
+    result = run(label, "-o", tmp_path / "roads.geojson", "--crs", "source", "--quiet")
+    assert result.exit_code == 0, result.output
+    collection = json.loads((tmp_path / "roads.geojson").read_text())
+    out = tmp_path / "roads.gpkg"
+    result = run(label, "-o", out, "--graph", tmp_path / "roads.graphml", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == str(out) and len(collection["features"]) > 5
+    with rasterio.open(label) as src:
+        source_crs = f"EPSG:{src.crs.to_epsg()}"
+    assert_roads_round_trip(out, collection, source_crs, "GPKG")  # the raster's CRS without --crs
+    ends = {f["properties"][end] for f in collection["features"] for end in ("u", "v")}
+    _, _, _, (ids, degrees, *_) = pyogrio.raw.read(out, layer="junctions")
+    assert set(ids.tolist()) == ends and degrees.max() >= 3
+    graph = nx.read_graphml(tmp_path / "roads.graphml")
+    assert {int(n): d["degree"] for n, d in graph.nodes(data=True)} == dict(zip(ids.tolist(), degrees.tolist()))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+@pytest.mark.parametrize("suffix,driver", [(".fgb", "FlatGeobuf"), (".parquet", "Parquet")])
+def test_single_layer_formats_keep_the_rasters_crs_unless_crs_says(tmp_path, suffix, driver):
+    import pyogrio
+
+    from tests.io.test_vector_formats import needs_driver
+
+    needs_driver(driver)
+    mask = write_mask(tmp_path / "m.tif", road(cols=(20, 180)))
+    result = run(mask, "-o", tmp_path / f"utm{suffix}", "--quiet")
+    assert result.exit_code == 0, result.output
+    info = pyogrio.read_info(tmp_path / f"utm{suffix}")
+    assert (info["driver"], info["crs"], info["features"], info["geometry_type"]) == (driver, "EPSG:32611", 1,
+                                                                                      "LineString")
+    assert len(pyogrio.list_layers(tmp_path / f"utm{suffix}")) == 1
+    result = run(mask, "-o", tmp_path / f"lonlat{suffix}", "--crs", "EPSG:4326", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert pyogrio.read_info(tmp_path / f"lonlat{suffix}")["crs"] == "EPSG:4326"
+
+
+def test_geoparquet_without_gdals_parquet_driver_is_one_line(tmp_path):
+    import pyogrio
+
+    if "w" in pyogrio.list_drivers().get("Parquet", ""):
+        pytest.skip("pyogrio's GDAL has the Parquet driver, so GeoParquet is written")
+    mask = write_mask(tmp_path / "m.tif", road())
+    line = one_error_line(run(mask, "-o", tmp_path / "roads.parquet"))
+    assert line.startswith("Error: GeoParquet needs GDAL's Parquet driver") and "pyogrio" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]
+
+
+def test_an_unknown_extension_lists_the_known_ones(tmp_path):
+    mask = write_mask(tmp_path / "m.tif", road())
+    result = run(mask, "-o", tmp_path / "roads.shp")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "Error: Invalid value for --output: must end in one of .geojson, .json, .gpkg, .parquet, .fgb (the format "
+        "follows the extension), got 'roads.shp'"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]
+
+
+def test_polygons_as_a_geopackage_have_no_junctions(tmp_path):
+    import pyogrio
+
+    mask = write_mask(tmp_path / "m.tif", road(cols=(20, 180)))
+    result = run(mask, "-o", tmp_path / "areas.gpkg", "--polygons", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert pyogrio.list_layers(tmp_path / "areas.gpkg").tolist() == [["roads", "Polygon"]]
+    assert pyogrio.read_info(tmp_path / "areas.gpkg")["crs"] == "EPSG:32611"

@@ -117,6 +117,12 @@ class TestOutputPaths:
         assert pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True)) == [tmp_path / "a_prob.tif"]
         assert len(pending_outputs("a.tif", tmp_path, OutputOptions(save_prob=True, overwrite=True))) == 2
 
+    def test_a_preview_roadseg_did_not_write_is_not_replaced(self, tmp_path):
+        mine = write_raster(tmp_path / "scene_preview.png", random_rgb(8, 8), crs=None, driver="PNG")
+        with pytest.raises(BadInputError, match="scene_preview.png: already exists and roadseg did not write it"):
+            pending_outputs("scene.tif", tmp_path, OutputOptions(preview=True, overwrite=True))
+        assert mine.exists()
+
     @pytest.mark.parametrize("overwrite", [False, True])
     def test_a_file_roadseg_did_not_write_is_neither_skipped_nor_replaced(self, tmp_path, overwrite):
         truth = write_raster(tmp_path / "104_mask.png", random_rgb(8, 8)[:1], crs=None, driver="PNG")

@@ -45,3 +45,20 @@ def test_malformed_coordinates_and_odd_members():
     assert geojson_lines({"type": "FeatureCollection", "features": None}) == ([], 0)
     assert geojson_lines({"type": "FeatureCollection", "features": ["not a feature"]}) == ([], 0)
     assert geometry_lines({"type": "LineString"}) == ([], 0)
+
+
+def test_pixel_coordinates_are_written_with_a_warning(tmp_path):
+    """Issue 14: GeoJSON in pixels was written silently, and GIS software read the pixels as lon/lat."""
+    import json
+    import warnings
+
+    from roadseg.io.geojson import write_geojson
+    from roadseg.vector.vectorize import feature_collection
+
+    pixels = feature_collection([feature(LINE)], None, georeferenced=False)
+    with pytest.warns(UserWarning, match=r"pixels.geojson: in pixel coordinates \(x right, y down\)"):
+        write_geojson(pixels, tmp_path / "pixels.geojson")
+    assert json.loads((tmp_path / "pixels.geojson").read_text()) == pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_geojson(feature_collection([feature(LINE)], None), tmp_path / "lonlat.geojson")

@@ -94,7 +94,8 @@ def test_check_writable_creates_nothing_and_atomic_output_creates_the_directorie
 
 def test_check_writable_refuses_a_file_in_the_way(tmp_path):
     blocker = touch(tmp_path / "blocker")
-    expected = f"cannot create output directory {blocker / 'sub'}: {blocker} is not a directory; choose another output location"
+    expected = (f"cannot create output directory {blocker / 'sub'}: {blocker} is not a directory; choose another "
+                "output location")
     with pytest.raises(BadInputError, match=f"^{re.escape(expected)}$"):
         check_writable(blocker / "sub" / "x.tif", overwrite=False)
     with pytest.raises(BadInputError, match=f"^{re.escape(f'output directory {blocker} is not a directory')}"):
@@ -137,9 +138,9 @@ def test_a_dead_writers_leftovers_are_removed_and_a_live_ones_kept(tmp_path):
     live = touch(tmp_path / f".mask.{_owner()}.def456.partial.tif")  # this very process: still writing
     other = touch(tmp_path / ".mask.elsewhere-4242.ghi789.partial.tif")  # another machine's, on a shared disk
     unrelated = touch(tmp_path / ".masks.x-1.jkl.partial.tif")
-    with pytest.warns(UserWarning, match=r"mask\.elsewhere-4242.*left by another machine's or an older roadseg"):
-        with atomic_output(tmp_path / "mask.tif") as temp:
-            temp.write_text("new")
+    named = r"mask\.elsewhere-4242.*left by another machine's or an older roadseg"
+    with pytest.warns(UserWarning, match=named), atomic_output(tmp_path / "mask.tif") as temp:
+        temp.write_text("new")
     assert not dead.exists() and not dead_sidecar.exists()
     assert live.exists() and other.exists() and unrelated.exists()
     assert (tmp_path / "mask.tif").read_text() == "new"

@@ -325,11 +325,12 @@ def mask_tile(encoding, rng):
         return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.6, 0.25, 0.15]), 255
     if encoding == "predict, no nodata":
         return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.6, 0.25, 0.15]), None
-    if encoding == "0/1, nodata 0":  # gdal_rasterize -a_nodata 0; read as predict, so 255 is nodata too
+    if encoding == "0/1, nodata 0":  # gdal_rasterize -a_nodata 0; 0 stays background (warned), 255 is nodata
         return rng.choice(np.array([0, 1, 255], np.uint8), (30, 30), p=[0.5, 0.4, 0.1]), 0
     return rng.choice(np.array([0, 255], np.uint8), (30, 30), p=[0.7, 0.3]), None  # 0/255 binary
 
 
+@pytest.mark.filterwarnings("ignore:.*nodata tag 0 is also the mask's background value")
 @pytest.mark.parametrize("warp", [False, True], ids=["aligned", "warped"])
 @pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("encoding", ["predict, nodata 255", "predict, no nodata", "0/1, nodata 0",
@@ -405,3 +406,102 @@ def test_unreadable_pixels_are_one_error_naming_the_tile(tmp_path, case):
         else:
             stitch([good, bad], tmp_path / "m.tif", StitchOptions(vrt=case.endswith("vrt"), **options))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tif", "t.tif"]
+
+
+@pytest.mark.parametrize("warp", [False, True], ids=["aligned", "warped"])
+@pytest.mark.parametrize("vrt", [False, True], ids=["geotiff", "vrt"])
+def test_a_nodata_tag_on_the_background_leaves_it_background(tmp_path, warp, vrt):
+    """Issue 14: a 0/1 label tagged nodata 0 came out all nodata but its roads, in the GeoTIFF, the VRT
+    and the warped mosaics alike."""
+    values = np.random.default_rng(5).choice(np.array([0, 1], np.uint8), (30, 30), p=[0.7, 0.3])
+    values[:, :4] = 255  # predict's nodata stays nodata
+    tile = write_tif(tmp_path / "t.tif", values, left=500000.0, res=10.0, crs=ZONE12, nodata=0)
+    out = tmp_path / ("m.vrt" if vrt else "m.tif")
+    with pytest.warns(UserWarning, match="t.tif: its nodata tag 0 is also the mask's background value"):
+        stitch([tile], out, StitchOptions(vrt=vrt, **({"crs": "EPSG:32612", "res": 10} if warp else {})))
+    mosaic, transform, _ = read(out)
+    assert transform == Affine(10, 0, 500000, 0, -10, 4000000)
+    np.testing.assert_array_equal(mosaic, values)
+
+
+class TestNamedOutput:
+    """Issue 14: ``stitch a.tif b.tif -o a.tif`` dropped a.tif and wrote b's pixels over it."""
+
+    def test_a_tile_is_never_the_output(self, two_masks):
+        a, b = two_masks
+        before = a.read_bytes()
+        with pytest.raises(BadInputError, match=r"a.tif: is both a tile and the output.*write the mosaic to another"):
+            stitch([a, b], a, StitchOptions(overwrite=True))
+        assert a.read_bytes() == before
+
+    def test_nor_through_a_link_or_another_name(self, two_masks, tmp_path):
+        a, b = two_masks
+        before = a.read_bytes()
+        (tmp_path / "link.tif").symlink_to(a)
+        for output in (tmp_path / "link.tif", tmp_path / "." / "a.tif"):
+            with pytest.raises(BadInputError, match="is both a tile and the output"):
+                stitch([a, b], output, StitchOptions(overwrite=True, vrt=True))
+        assert (tmp_path / "link.tif").is_symlink() and a.read_bytes() == before
+
+    def test_a_previous_mosaic_named_by_the_user_is_refused_too(self, two_masks, tmp_path):
+        from roadseg.io.mosaic import without_output
+
+        out = tmp_path / "m.tif"
+        stitch(two_masks, out)
+        assert without_output([*two_masks, out], out) == list(two_masks)  # found in the folder: left out
+        with pytest.raises(BadInputError, match="m.tif: is both a tile and the output"):
+            without_output([*two_masks, out], out, named=[out])
+
+
+UTM11 = CRS.from_epsg(32611)
+
+
+def _spacenet_and_its_utm_copy(shared_data, folder):
+    """The SpaceNet mask (EPSG:4326) and the same ground reprojected to UTM 11N: one area, two CRSs."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    source = shared_data / "spacenet-vegas-pan" / "sample_road_raster_mask.tif"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    with rasterio.open(source) as src:
+        values, profile = src.read(1), src.profile
+        transform, width, height = calculate_default_transform(src.crs, UTM11, src.width, src.height, *src.bounds)
+    utm = np.zeros((height, width), np.uint8)
+    reproject(values, utm, src_transform=profile["transform"], src_crs=profile["crs"], dst_transform=transform,
+              dst_crs=UTM11, resampling=Resampling.nearest)
+    copy = folder / "utm.tif"
+    with rasterio.open(copy, "w", **{**profile, "crs": UTM11, "transform": transform, "width": width,
+                                     "height": height}) as dst:
+        dst.write(utm, 1)
+    return source, copy
+
+
+def test_vectorize_groups_refuse_one_area_in_two_crss_as_stitch_does(shared_data, tmp_path):
+    """Issue 14: vectorize wrote both sets of lines for tiles of one area in two CRSs; stitch refused."""
+    lonlat, utm = _spacenet_and_its_utm_copy(shared_data, tmp_path)
+    with pytest.raises(BadInputError) as stitched:
+        stitch([lonlat, utm], tmp_path / "m.tif")
+    with pytest.raises(BadInputError) as grouped:
+        group_tiles([lonlat, utm])
+    problem = str(stitched.value).split(";")[0]
+    assert "CRS" in problem and str(grouped.value).split(";")[0] == problem
+    assert "`crs` and `res`" in str(grouped.value)
+    far = write_tif(tmp_path / "far.tif", np.zeros((4, 4), np.uint8), left=700000.0, crs=UTM11)
+    assert sorted(map(len, group_tiles([lonlat, far]))) == [1, 1]  # apart: any CRS, one by one
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(-5, 5), st.integers(-5, 5), st.one_of(st.just(0.0), st.floats(0.01, 0.99)), st.booleans())
+def test_vectorize_groups_take_touching_tiles_only_on_one_lattice(tmp_path_factory, dx, dy, fraction, along_x):
+    """Tiles that touch or overlap are one group when a whole number of pixels apart, refused when off the
+    lattice by a fraction of a pixel (vectorized apart, their roads came out twice)."""
+    folder = tmp_path_factory.mktemp("lattice")
+    shift = (fraction, 0.0) if along_x else (0.0, fraction)
+    a = write_tif(folder / "a.tif", np.zeros((6, 6), np.uint8))
+    b = write_tif(folder / "b.tif", np.zeros((6, 6), np.uint8), left=600000.0 + dx + shift[0],
+                  top=4000000.0 - dy - shift[1])
+    if fraction:
+        with pytest.raises(BadInputError, match="b.tif: pixels are not on .*a.tif's grid"):
+            group_tiles([a, b])
+    else:
+        assert group_tiles([a, b]) == [[a, b]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 
 import networkx as nx
 import pytest
@@ -254,3 +255,72 @@ class TestGeojson:
         # dropping one road lowers it
         fewer = dict(data, features=data["features"][1:])
         assert apls(graph, graph_from_geojson(fewer, crs=graph.graph["crs"])).apls < 0.99
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _haversine_length(lines):
+    return sum(_haversine(*a, *b) for line in lines for a, b in zip(line[:-1], line[1:]))
+
+
+class TestLengthsOfEachFileAlone:
+    """Issue 14: against an empty or polygon-only truth, APLS measured the proposal in a projection centred
+    on (0, 0): 238.2 m for 195.1 m of road. Each file's length is now its own."""
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.floats(-170, 170), st.floats(-75, 75), st.floats(-3, 3), st.floats(-3, 3))
+    def test_a_proposal_length_does_not_depend_on_the_truth(self, tmp_path_factory, lon, lat, east, north):
+        from roadseg.metrics.evaluate import evaluate_graphs
+
+        folder = tmp_path_factory.mktemp("lengths")
+        road = [[lon, lat], [lon + 0.002, lat + 0.001], [lon + 0.003, lat - 0.001]]
+        ring = [[lon, lat], [lon + 0.001, lat], [lon + 0.001, lat + 0.001], [lon, lat]]
+        truths = {
+            "empty": {"type": "FeatureCollection", "features": []},
+            "polygon": {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]},
+            "elsewhere": _feature_collection([[[lon + east, lat + north], [lon + east + 0.01, lat + north]]]),
+            "itself": _feature_collection([road]),
+        }
+        proposal = _write(folder / "proposal.geojson", _feature_collection([road]))
+        lengths = {}
+        for name, truth in truths.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # the polygon is skipped, with a warning
+                result = evaluate_graphs(proposal, _write(folder / f"{name}.geojson", truth)).apls
+            lengths[name] = result.proposal_length_m
+        expected = _haversine_length([road])
+        for name, length in lengths.items():
+            assert length == pytest.approx(lengths["itself"], rel=1e-9), name
+        assert lengths["itself"] == pytest.approx(expected, rel=6e-3)  # ellipsoid against a sphere
+
+    def test_spacenet_road_against_an_empty_or_polygon_only_truth(self, shared_data, tmp_path):
+        from roadseg.metrics.evaluate import evaluate_graphs
+
+        path = shared_data / "spacenet-vegas-pan" / "sample_roads_for_masking.geojson"
+        if not path.is_file():
+            pytest.skip(f"{path} not found")
+        data = json.loads(path.read_text())
+        one = _write(tmp_path / "one.geojson", dict(data, features=data["features"][:1]))
+        polygon = {"type": "Polygon", "coordinates": [[[-115.23, 36.14], [-115.229, 36.14], [-115.229, 36.141],
+                                                       [-115.23, 36.14]]]}
+        empty = _write(tmp_path / "empty.geojson", dict(data, features=[]))
+        polygons = _write(tmp_path / "polygons.geojson", dict(data, features=[
+            {"type": "Feature", "properties": {}, "geometry": polygon}]))
+        expected = _haversine_length([data["features"][0]["geometry"]["coordinates"]])
+        with pytest.warns(UserWarning, match="polygons.geojson: 1 geometries that are not lines skipped"):
+            against_polygons = evaluate_graphs(one, polygons).apls
+        for result in (evaluate_graphs(one, empty).apls, against_polygons, evaluate_graphs(one, path).apls):
+            assert result.proposal_length_m == pytest.approx(expected, rel=3e-3)
+
+    def test_pixel_coordinates_are_refused_naming_the_file(self, tmp_path):
+        pixels = dict(_feature_collection([[[0.5, 0.5], [0.9, 0.5]]]), coordinates="pixel")
+        truth = _write(tmp_path / "truth.geojson", _feature_collection([[[-115.232, 36.14], [-115.228, 36.14]]]))
+        proposal = _write(tmp_path / "pixels.geojson", pixels)
+        from roadseg.metrics.evaluate import evaluate_graphs
+
+        with pytest.raises(BadInputError, match="pixels.geojson: its coordinates are pixels, not places on the map"):
+            evaluate_graphs(proposal, truth)

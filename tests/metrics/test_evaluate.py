@@ -251,10 +251,12 @@ def deepglobe_dirs(shared_data, tmp_path_factory):
 
 
 class TestDeepGlobe:
-    def test_against_themselves(self, deepglobe_dirs):
+    def test_against_copies_of_themselves(self, deepglobe_dirs, tmp_path):
         train = deepglobe_dirs["truth"]
+        for key in DEEPGLOBE_IDS:
+            shutil.copy(train / f"{key}_mask.png", tmp_path / f"{key}_mask.png")
         before = digest(train.iterdir())
-        result = evaluate_masks([train], [train])
+        result = evaluate_masks([tmp_path], [train])
         assert result.ok
         assert [image.name for image in result.images] == list(DEEPGLOBE_IDS)
         for scores in [result.scores, *(image.scores for image in result.images)]:
@@ -298,11 +300,25 @@ class TestDeepGlobe:
 
     def test_copied_layout_with_imagery_beside(self, deepglobe_dirs, tmp_path):
         train = deepglobe_dirs["truth"]
-        for path in train.iterdir():
-            if path.name.startswith("104_"):
-                shutil.copy(path, tmp_path / path.name)
-        result = evaluate_masks([tmp_path], [tmp_path])
+        for side in ("pred", "truth"):
+            (tmp_path / side).mkdir()
+            for path in train.iterdir():
+                if path.name.startswith("104_"):
+                    shutil.copy(path, tmp_path / side / path.name)
+        result = evaluate_masks([tmp_path / "pred"], [tmp_path / "truth"])
         assert [image.name for image in result.images] == ["104"] and result.ok
+
+    @pytest.mark.parametrize("form", ["folder", "file", "link"])
+    def test_the_truth_is_never_its_own_prediction(self, deepglobe_dirs, tmp_path, form):
+        """Issue 14: DATA_DIR given as both sides scored every label against itself, 1.0000 everywhere."""
+        train = deepglobe_dirs["truth"]
+        truth = train / "104_mask.png"
+        if form == "link":
+            (tmp_path / "104_mask.png").symlink_to(truth)
+        sides = {"folder": ([train], [train]), "file": ([truth], [truth]),
+                 "link": ([tmp_path], [train])}[form]
+        with pytest.raises(BadInputError, match=r"104_mask.png: is both the prediction and the ground truth"):
+            evaluate_masks(*sides)
 
 
 class TestPredictAndEvaluate:
@@ -354,3 +370,51 @@ class TestPredictAndEvaluate:
         assert result.ok, result.problems
         assert result.scores.road_iou == 1.0 and result.scores.acc == 1.0
         assert sum(map(sum, result.confusion)) == int(np.count_nonzero(values != 255))
+
+
+class TestPredictPlan:
+    """Issue 14/15: the ground truth is checked before anything is predicted, and never taken for a prediction."""
+
+    @staticmethod
+    def layout(folder: Path, keys=("a", "b"), truth=("a",)) -> Path:
+        folder.mkdir()
+        road = np.zeros((32, 32), bool)
+        road[:, 8:11] = True
+        for key in keys:
+            write_png(folder / f"{key}_sat.png", road)
+        for key in truth:
+            write_png(folder / f"{key}_mask.png", road)
+        return folder
+
+    def test_images_without_truth_are_named_and_not_predicted(self, tmp_path):
+        data = self.layout(tmp_path / "data")
+        seen = []
+
+        def network(batch):
+            seen.append(batch.shape[0])
+            return (batch[:, 0] > 0).astype(np.float32)
+
+        result = predict_and_evaluate(network, data, tmp_path / "out", PredictOptions(window=32, tta="none"))
+        assert [image.name for image in result.images] == ["a"] and result.images[0].scores.road_iou == 1.0
+        assert [problem.message for problem in result.problems] == [
+            f"{data / 'b_sat.png'}: no ground-truth mask with id 'b' beside it; not predicted"]
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_mask.png"] and len(seen) == 1
+
+    def test_no_truth_at_all_is_refused(self, tmp_path):
+        data = self.layout(tmp_path / "data", truth=())
+        with pytest.raises(BadInputError, match=r"data: none of its 2 <id>_sat.\* image\(s\) has an <id>_mask"):
+            predict_and_evaluate(TestPredictAndEvaluate.bright_is_road, data, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+    @pytest.mark.parametrize("how", ["same", "link", "relative"])
+    def test_predicting_into_the_truth_is_refused(self, tmp_path, how, monkeypatch):
+        data = self.layout(tmp_path / "data")
+        before = digest(data.iterdir())
+        monkeypatch.chdir(tmp_path)
+        predictions = {"same": data, "link": tmp_path / "link", "relative": Path("data")}[how]
+        if how == "link":
+            predictions.symlink_to(data)
+        with pytest.raises(BadInputError, match=r"the prediction of a_sat.png would be .*a_mask.png, its own "
+                                                r"ground truth; give `predictions` a folder of its own"):
+            predict_and_evaluate(TestPredictAndEvaluate.bright_is_road, data, predictions, overwrite=True)
+        assert digest(data.iterdir()) == before

@@ -7,6 +7,8 @@ import rasterio
 import shapely
 from affine import Affine
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.crs import CRS
 
 from roadseg.cli.main import cli
@@ -229,3 +231,43 @@ def test_spacenet_quality(shared_data):
     assert agreement.precision >= 0.95
     total = sum(f["properties"]["length_m"] for f in found["features"])
     assert total == pytest.approx(agreement.found_length_m, rel=0.01)  # length_m is ground metres
+
+
+class TestIssue14:
+    def test_all_road_says_there_is_no_centreline(self):
+        with pytest.warns(UserWarning, match=r"array: road covers the whole raster .*no centreline to find"):
+            assert vectorize(np.ones((60, 80), bool), transform=utm_transform(), crs=UTM).n_features == 0
+        valid = np.ones((60, 80), bool)
+        valid[:, :10] = False  # road everywhere the mask has data is the same blob
+        with pytest.warns(UserWarning, match="road covers the whole raster"):
+            vectorize(np.ones((60, 80), bool), transform=utm_transform(), crs=UTM, valid=valid)
+
+    def test_pixel_coordinates_name_a_local_crs_that_is_no_map(self):
+        from roadseg.vector.vectorize import PIXEL_CRS
+
+        collection = vectorize(horizontal_road()).collection
+        assert collection["coordinates"] == "pixel"
+        assert collection["crs"] == {"type": "name", "properties": {"name": PIXEL_CRS}}
+        marked = CRS.from_user_input(PIXEL_CRS)
+        assert not marked.is_geographic and not marked.is_projected
+
+    def test_tiles_of_one_area_in_two_crss_are_refused(self, shared_data, tmp_path):
+        """Both sets of lines were written: 0.40 km of roads for 0.20 km of truth."""
+        from tests.io.test_mosaic import _spacenet_and_its_utm_copy
+
+        lonlat, utm = _spacenet_and_its_utm_copy(shared_data, tmp_path)
+        with pytest.raises(BadInputError, match=r"CRS .* differs from .*; stitch them onto one grid first"):
+            vectorize_files([lonlat, utm])
+        one = vectorize_files([lonlat]).total_length_m
+        apart = vectorize_files([lonlat, utm], VectorizeOptions(mosaic=False)).total_length_m
+        assert apart == pytest.approx(2 * one, rel=0.05)  # what vectorizing them one by one gives
+
+    @settings(max_examples=20, deadline=None)
+    @given(st.floats(0.05, 0.95), st.integers(-150, 150))
+    def test_tiles_off_the_grid_by_a_fraction_of_a_pixel_are_refused(self, tmp_path_factory, fraction, offset):
+        folder = tmp_path_factory.mktemp("offgrid")
+        road = horizontal_road(shape=(200, 200), cols=(0, 200))
+        left = write_tif(folder / "a.tif", road)
+        shifted = write_tif(folder / "b.tif", road, transform=utm_transform(left=ORIGIN[0] + (offset + fraction) * 0.5))
+        with pytest.raises(BadInputError, match="b.tif: pixels are not on .*a.tif's grid"):
+            vectorize_files([left, shifted])

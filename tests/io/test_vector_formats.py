@@ -1,0 +1,207 @@
+"""Vectorize results in the formats GIS users open (roadseg.io.vector_formats.write_roads), read back with
+pyogrio (and ``ogrinfo`` where it is installed)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import warnings
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+import pytest
+import shapely
+from affine import Affine
+from pyogrio.raw import read
+
+from roadseg.errors import BadParameterError, OutputError, OutputExistsError
+from roadseg.io.geojson import write_geojson
+from roadseg.io.vector_formats import VECTOR_FORMATS, write_roads
+from roadseg.vector.vectorize import VectorizeOptions, vectorize
+
+UTM_TRANSFORM = Affine(0.5, 0, 600000.0, 0, -0.5, 4000000.0)
+GDAL_FORMATS = [(suffix, fmt) for suffix, fmt in VECTOR_FORMATS.items() if fmt.driver is not None]
+
+
+def needs_driver(driver: str) -> None:
+    """Skip, saying why, where pyogrio's GDAL cannot write ``driver`` (GeoParquet needs GDAL with Arrow)."""
+    if "w" not in pyogrio.list_drivers().get(driver, ""):
+        pytest.skip(f"pyogrio {pyogrio.__version__}'s GDAL {pyogrio.__gdal_version_string__} has no {driver} "
+                    "driver to write with")
+
+
+def crossroads():
+    """A T of roads in UTM zone 11N: three edges meeting at one junction (degree 3) and three dead ends."""
+    mask = np.zeros((200, 200), np.uint8)
+    mask[95:105, 10:190] = 1
+    mask[100:190, 95:105] = 1
+    return vectorize(mask, VectorizeOptions(out_crs="source"), transform=UTM_TRANSFORM, crs="EPSG:32611")
+
+
+def same_value(read_back, written) -> bool:
+    """A field read back equals the property written (a null is NaN or None, numbers to float precision)."""
+    if written is None:
+        return read_back is None or (isinstance(read_back, float) and math.isnan(read_back))
+    if isinstance(written, (int, float)):
+        return float(read_back) == pytest.approx(float(written))
+    return read_back == written
+
+
+def assert_roads_round_trip(path, collection, crs, driver, layer="roads"):
+    """``path``'s roads layer holds ``collection``'s features: count, type, CRS, every property, every vertex."""
+    info = pyogrio.read_info(path, layer=layer)
+    features = collection["features"]
+    assert info["driver"] == driver and info["crs"] == crs
+    assert info["geometry_type"] == features[0]["geometry"]["type"]
+    meta, _, wkb, fields = read(path, layer=layer)
+    assert len(wkb) == len(features) and sorted(meta["fields"]) == sorted(features[0]["properties"])
+    by_id = {int(i): row for row, i in enumerate(fields[list(meta["fields"]).index("id")])}
+    geometries = pyogrio_geometries(wkb)
+    for feature in features:
+        row = by_id[feature["properties"]["id"]]
+        for name, values in zip(meta["fields"], fields):
+            assert same_value(values[row], feature["properties"][name]), (name, feature["properties"])
+        written = shapely.get_coordinates(shapely.geometry.shape(feature["geometry"]))
+        np.testing.assert_allclose(geometries[row], written, rtol=0, atol=1e-6)
+
+
+def pyogrio_geometries(wkb):
+    """The vertices of each geometry read back, as ``(N, 2)`` arrays."""
+    return [shapely.get_coordinates(geometry) for geometry in shapely.from_wkb(wkb)]
+
+
+def ogrinfo_summary(path) -> str:
+    """``ogrinfo -so -al`` of a written file, as the GDAL command-line tools read it."""
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("the ogrinfo binary (GDAL's command-line tools) is not on PATH")
+    done = subprocess.run(["ogrinfo", "-so", "-al", str(path)], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_a_geopackage_holds_the_roads_and_their_junctions_in_the_rasters_crs(tmp_path):
+    result = crossroads()
+    path = write_roads(result.collection, tmp_path / "roads.gpkg", graph=result.graph)
+    assert pyogrio.list_layers(path).tolist() == [["roads", "LineString"], ["junctions", "Point"]]
+    assert_roads_round_trip(path, result.collection, "EPSG:32611", "GPKG")
+    assert result.n_features == 3
+
+    meta, _, wkb, fields = read(path, layer="junctions")
+    columns = dict(zip(meta["fields"], fields))
+    ends = {p["u"] for p in (f["properties"] for f in result.collection["features"])} | \
+           {p["v"] for p in (f["properties"] for f in result.collection["features"])}
+    assert set(columns["id"].tolist()) == ends == set(result.graph.nodes)
+    assert sorted(columns["degree"].tolist()) == [1, 1, 1, 3]
+    assert {int(i): int(d) for i, d in zip(columns["id"], columns["degree"])} == dict(result.graph.degree)
+    for node, point in zip(columns["id"], pyogrio_geometries(wkb)):
+        data = result.graph.nodes[int(node)]
+        np.testing.assert_allclose(point[0], [data["x"], data["y"]])
+        assert columns["kind"][list(columns["id"]).index(node)] == data["kind"]
+
+
+@pytest.mark.parametrize("suffix,fmt", [pair for pair in GDAL_FORMATS if pair[0] != ".gpkg"],
+                         ids=lambda value: getattr(value, "name", value))
+def test_single_layer_formats_hold_the_roads(tmp_path, suffix, fmt):
+    needs_driver(fmt.driver)
+    result = crossroads()
+    path = write_roads(result.collection, tmp_path / f"roads{suffix}", graph=result.graph)
+    assert len(pyogrio.list_layers(path)) == 1
+    assert_roads_round_trip(path, result.collection, "EPSG:32611", fmt.driver, layer=0)
+
+
+def test_the_crs_is_the_collections_wgs84_when_it_names_none(tmp_path):
+    mask = np.zeros((200, 200), np.uint8)
+    mask[95:105, 10:190] = 1
+    result = vectorize(mask, transform=UTM_TRANSFORM, crs="EPSG:32611")  # out_crs EPSG:4326, as RFC 7946
+    path = write_roads(result.collection, tmp_path / "roads.fgb")
+    assert_roads_round_trip(path, result.collection, "EPSG:4326", "FlatGeobuf", layer=0)
+    assert -118 < pyogrio.read_info(path)["total_bounds"][0] < -115  # longitude first
+
+
+def test_pixel_coordinates_are_written_without_a_crs_and_said(tmp_path):
+    mask = np.zeros((40, 80), bool)
+    mask[18:22, :] = True
+    result = vectorize(mask)
+    path = tmp_path / "roads.gpkg"
+    with pytest.warns(UserWarning, match=r"roads\.gpkg: in pixel coordinates .* written without a CRS"):
+        write_roads(result.collection, path, graph=result.graph)
+    assert pyogrio.read_info(path, layer="roads")["crs"] is None
+    assert pyogrio.read_info(path, layer="junctions")["crs"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_roads_round_trip(path, result.collection, None, "GPKG")  # length_m is null: no pixel size
+
+
+def test_polygons_and_an_empty_result_keep_their_layers(tmp_path):
+    mask = np.zeros((200, 200), np.uint8)
+    mask[95:105, 10:190] = 1
+    polygons = vectorize(mask, VectorizeOptions(polygons=True), transform=UTM_TRANSFORM, crs="EPSG:32611")
+    path = write_roads(polygons.collection, tmp_path / "areas.gpkg")
+    assert pyogrio.list_layers(path).tolist() == [["roads", "Polygon"]]
+    assert_roads_round_trip(path, polygons.collection, "EPSG:4326", "GPKG")
+    with pytest.warns(UserWarning, match="empty"):
+        empty = vectorize(np.zeros((50, 50), np.uint8), transform=UTM_TRANSFORM, crs="EPSG:32611")
+    path = write_roads(empty.collection, tmp_path / "none.gpkg", graph=empty.graph)
+    assert pyogrio.list_layers(path).tolist() == [["roads", "LineString"], ["junctions", "Point"]]
+    assert pyogrio.read_info(path, layer="roads")["features"] == 0
+    assert pyogrio.read_info(path, layer="junctions")["features"] == 0
+
+
+def test_geojson_is_written_as_before(tmp_path):
+    result = crossroads()
+    write_geojson(result.collection, tmp_path / "before.geojson")
+    write_roads(result.collection, tmp_path / "after.geojson", graph=result.graph)
+    assert (tmp_path / "after.geojson").read_bytes() == (tmp_path / "before.geojson").read_bytes()
+
+
+def test_an_unknown_extension_is_one_line_listing_the_known_ones(tmp_path):
+    with pytest.raises(BadParameterError) as caught:
+        write_roads(crossroads().collection, tmp_path / "roads.shp")
+    error = caught.value
+    assert error.parameter == "output" and "\n" not in str(error) and "roads.shp" in str(error)
+    assert all(suffix in error.problem for suffix in VECTOR_FORMATS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_format_gdal_cannot_write_is_refused_in_one_line(tmp_path, monkeypatch):
+    drivers = {name: mode for name, mode in pyogrio.list_drivers().items() if name != "Parquet"}
+    monkeypatch.setattr(pyogrio, "list_drivers", lambda: drivers)
+    with pytest.raises(OutputError) as caught:
+        write_roads(crossroads().collection, tmp_path / "roads.parquet")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("GeoParquet needs GDAL's Parquet driver")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_atomically_and_never_over_an_output_without_overwrite(tmp_path, monkeypatch):
+    result = crossroads()
+    path = tmp_path / "roads.gpkg"
+    path.write_text("keep")
+    with pytest.raises(OutputExistsError, match="`overwrite`"):
+        write_roads(result.collection, path, graph=result.graph)
+    assert path.read_text() == "keep"
+    write_roads(result.collection, path, graph=result.graph, overwrite=True)
+    assert pyogrio.read_info(path, layer="roads")["features"] == 3
+
+    def fail_halfway(temp, *args, **kwargs):
+        (tmp_path / "seen").write_text(str(temp))
+        raise pyogrio.errors.DataSourceError(f"{temp}: disk\nhiccup")
+
+    monkeypatch.setattr(pyogrio.raw, "write", fail_halfway)
+    with pytest.raises(OutputError) as caught:
+        write_roads(result.collection, tmp_path / "other.fgb")
+    temp = (tmp_path / "seen").read_text()
+    assert str(caught.value).startswith(f"{tmp_path / 'other.fgb'}: GDAL could not write the roads layer")
+    assert temp not in str(caught.value) and "\n" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roads.gpkg", "seen"]
+
+
+@pytest.mark.parametrize("suffix,fmt", GDAL_FORMATS, ids=lambda value: getattr(value, "name", value))
+def test_gdal_tools_read_what_was_written(tmp_path, suffix, fmt):
+    needs_driver(fmt.driver)
+    result = crossroads()
+    path = write_roads(result.collection, tmp_path / f"roads{suffix}", graph=result.graph)
+    summary = ogrinfo_summary(path)
+    assert "Feature Count: 3" in summary and "32611" in summary and "Geometry: Line String" in summary
+    assert ("Layer name: junctions" in summary) == ("junctions" in fmt.layers)
