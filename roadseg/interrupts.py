@@ -81,7 +81,15 @@ def take_over(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Non
         signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_BLOCK, taken)
     _WATCH.taken = taken
+    os.register_at_fork(after_in_child=_release_in_child)
     threading.Thread(target=_watch_signals, name="roadseg-signals", daemon=True).start()
+
+
+def _release_in_child() -> None:
+    """A forked child (a multiprocessing worker) has no watcher thread: give it back the signals."""
+    if _WATCH.taken:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCH.taken)
+        _WATCH.taken = set()
 
 
 def _watch_signals() -> None:

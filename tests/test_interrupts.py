@@ -69,3 +69,23 @@ def test_a_c_level_handler_installed_after_take_over_never_sees_the_signal():
     result = subprocess.run([sys.executable, "-c", C_LEVEL_HANDLER], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "KeyboardInterrupt", (result.returncode,
                                                                                       result.stderr)
+
+
+FORKED = """
+import os, signal
+from roadseg.interrupts import take_over
+take_over()
+parent_blocks = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+pid = os.fork()
+if pid == 0:
+    os._exit(10 if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 0)
+_, status = os.waitpid(pid, 0)
+print(parent_blocks, os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_gets_the_signals_back():
+    """A multiprocessing worker has no watcher thread; with the signals still blocked it could not be
+    interrupted at all."""
+    result = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "0"], result.stderr
