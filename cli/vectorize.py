@@ -57,8 +57,34 @@ def _crs_for_format(options: VectorizeOptions, fmt: VectorFormat) -> VectorizeOp
     return dataclasses.replace(options, out_crs=fmt.default_crs)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    """The masks to read (``masks``, folders searched ``recursive``ly) and the probability maps given
+    beside them with --prob, gathered so the command keeps few parameters."""
+
+    masks: tuple[str, ...]
+    prob: tuple[str, ...]
+    recursive: bool
+
+    def mask_paths(self, threshold: float | None) -> list[Path]:
+        """A folder of predict outputs gives its *_mask files (*_prob with --threshold), not the previews."""
+        from roadseg.io.inputs import collect_masks
+
+        suffix = "_mask" if threshold is None else "_prob"
+        return collect_masks(self.masks, stem_suffix=suffix, recursive=self.recursive)
+
+    def prob_paths(self) -> list[Path]:
+        """The --prob files, a folder giving its *_prob files."""
+        from roadseg.io.inputs import collect_masks
+
+        found = collect_masks(self.prob, stem_suffix="_prob", recursive=self.recursive)
+        if self.prob and not found:
+            raise click.UsageError("no probability maps found in the paths given to --prob")
+        return found
+
+
 def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: Path, graph_path: Path | None,
-                         overwrite: bool, quiet: bool):
+                         overwrite: bool, quiet: bool, prob: list[Path]):
     """Vectorize ``paths`` (a progress bar on a terminal) and write the roads (in ``output``'s format) and
     the graph."""
     from roadseg.io.geojson import write_graphml
@@ -67,7 +93,7 @@ def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: P
 
     bar = CountBar("step", desc="vectorize") if progress_wanted(quiet) else None
     try:
-        result = vectorize_files(paths, options, progress=bar.step if bar else None)
+        result = vectorize_files(paths, options, prob=prob, progress=bar.step if bar else None)
     finally:
         if bar is not None:
             bar.close()
@@ -99,42 +125,48 @@ def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: P
               help="Vectorize georeferenced tiles one by one instead of mosaicking touching tiles first.")
 @gather("options", ("threshold", "mask_format", "min_hole", "min_area", "min_spur", "max_gap", "min_length",
                     "simplify", "out_crs", "pixel_size", "polygons", "no_mosaic"), _vectorize_options)
+@click.option("--prob", multiple=True,
+              help="A probability map on the mask's grid (repeatable, or a folder), so each road carries "
+                   "prob_mean and prob_min; with several masks, <stem>_prob goes with <stem>_mask.")
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Look for masks in subdirectories too.")
+@gather("inputs", ("masks", "prob", "recursive"), _Inputs)
 @overwrite_opt
 @json_opt
 @quiet_opt
-def vectorize(masks: tuple[str, ...], output: Path, options: VectorizeOptions, graph_path: Path | None,
-              recursive: bool, overwrite: bool, as_json: bool, quiet: bool) -> None:
+def vectorize(inputs: _Inputs, output: Path, options: VectorizeOptions, graph_path: Path | None,
+              overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Turn road masks (or probability maps with --threshold) into road centrelines in GeoJSON (or the
     format -o's extension names: .gpkg, .parquet, .fgb).
 
     Georeferenced tiles of one area (touching or overlapping) are mosaicked first, so a road crossing
-    tile edges is one line; they must share a CRS and pixel grid, as for stitch. Any unreadable input:
-    nothing is written, exit 1.
+    tile edges is one line; they must share a CRS and pixel grid, as for stitch. Each road carries
+    gap_closed, and prob_mean and prob_min when probabilities are known (--threshold, or --prob). Any
+    unreadable input: nothing is written, exit 1.
     """
     from roadseg.io.atomic import check_apart, check_writable, same_file
-    from roadseg.io.inputs import collect_masks
     from roadseg.io.vector_formats import vector_format
 
-    # a folder of predict outputs: its *_mask files (*_prob with --threshold), not the previews beside them
-    paths = collect_masks(masks, stem_suffix="_mask" if options.threshold is None else "_prob", recursive=recursive)
+    paths = inputs.mask_paths(options.threshold)
+    prob = inputs.prob_paths()
     if not paths:
         raise click.UsageError("no mask files found in the given paths")
     if graph_path is not None and options.polygons:
         raise click.UsageError("--graph needs lines: leave out --polygons")
     if graph_path is not None and same_file(graph_path, output):
         raise click.UsageError(f"--graph and -o both name {output}; give the graph a file of its own")
-    check_apart([output, graph_path], paths)
+    if prob and options.polygons:
+        raise click.UsageError("--prob gives lines their evidence: leave out --polygons")
+    check_apart([output, graph_path], paths + prob)
     options = _crs_for_format(options, vector_format(output))
     check_writable(output, overwrite)
     if graph_path is not None:
         check_writable(graph_path, overwrite)
-    bad = report_unreadable(paths)
+    bad = report_unreadable(paths + prob)
     if bad:
         click.echo(f"Error: {bad} of {len(paths)} input(s) unusable; nothing written", err=True)
         sys.exit(1)
 
-    result = _vectorize_and_write(paths, options, output, graph_path, overwrite, quiet)
+    result = _vectorize_and_write(paths, options, output, graph_path, overwrite, quiet, prob)
     if as_json:
         click.echo(json.dumps({**result.summary(), "output": str(output),
                                "graph": None if graph_path is None else str(graph_path)}))

@@ -118,7 +118,8 @@ def node_attributes(graph: nx.MultiGraph) -> list[tuple[int, dict]]:
 
 def graph_for_export(graph: nx.MultiGraph, collection: dict) -> nx.MultiGraph:
     """A GraphML-ready copy: nodes with ``x``, ``y`` (output CRS), ``degree`` and ``kind``; one edge per
-    feature with its ``id``, ``length_m`` and geometry as WKT. GraphML holds scalars only, no None."""
+    feature with its ``id``, ``length_m``, evidence (``gap_closed``, ``prob_mean``, ``prob_min``) and
+    geometry as WKT. GraphML holds scalars only, no None."""
     out = nx.MultiGraph()
     out.add_nodes_from(node_attributes(graph))
     for feature in collection["features"]:
@@ -127,8 +128,11 @@ def graph_for_export(graph: nx.MultiGraph, collection: dict) -> nx.MultiGraph:
             continue
         attrs = {"id": int(props["id"]), "wkt": shapely.geometry.shape(feature["geometry"]).wkt,
                  "source": str(props.get("source", ""))}
-        if props.get("length_m") is not None:
-            attrs["length_m"] = float(props["length_m"])
+        for name in ("length_m", "prob_mean", "prob_min"):
+            if props.get(name) is not None:
+                attrs[name] = float(props[name])
+        if "gap_closed" in props:
+            attrs["gap_closed"] = bool(props["gap_closed"])
         out.add_edge(int(props["u"]), int(props["v"]), key=int(props["id"]), **attrs)
     return out
 

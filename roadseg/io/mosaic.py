@@ -343,14 +343,17 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
     grid, offsets = _union_grid(infos)
     settled, formats = _settled(infos, mask_format)
     plan = MosaicPlan(settled, kind, formats, grid, offsets)
-    road, valid, weights = _mosaic_in_memory(plan, threshold)
+    road, valid, weights, probability = _mosaic_in_memory(plan, threshold)
     tiles = [(str(i.path), ro, co, ro + i.grid.height, co + i.grid.width) for i, (ro, co) in zip(infos, offsets)]
     return MaskRaster(road=road, valid=valid, transform=grid.transform, crs=grid.crs,
-                      source=";".join(str(i.path) for i in infos), tiles=tiles, weights=";".join(weights) or None)
+                      source=";".join(str(i.path) for i in infos), tiles=tiles, weights=";".join(weights) or None,
+                      probability=probability)
 
 
-def _mosaic_in_memory(plan: MosaicPlan, threshold: float | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(road, valid)`` of a plan on one lattice, and the weights labels its tiles carry."""
+def _mosaic_in_memory(plan: MosaicPlan, threshold: float | None
+                      ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None]:
+    """``(road, valid)`` of a plan on one lattice, the weights labels its tiles carry, and for probability
+    tiles their mean probability (None for masks)."""
     shape = (plan.grid.height, plan.grid.width)
     probability = plan.kind == "probability"
     road, valid = np.zeros(shape, bool), np.zeros(shape, bool)
@@ -372,9 +375,10 @@ def _mosaic_in_memory(plan: MosaicPlan, threshold: float | None) -> tuple[np.nda
             count[rows, cols] += tile_valid
         else:
             road[rows, cols] |= tile_value
-    if probability:
-        road = valid & (total >= threshold * np.maximum(count, 1))
-    return road, valid, weights
+    if not probability:
+        return road, valid, weights, None
+    road = valid & (total >= threshold * np.maximum(count, 1))
+    return road, valid, weights, total / np.maximum(count, 1)
 
 
 def _resolution(res: float | tuple[float, float]) -> tuple[float, float]:

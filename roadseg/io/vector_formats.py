@@ -93,10 +93,13 @@ def collection_crs(collection: Mapping[str, Any]) -> str | None:
 
 def _field_array(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     """One property as a typed array and its null mask (None: no nulls). Integers stay integers (node ids),
-    numbers with a fraction are floats, anything else is text; lists and mappings become JSON text."""
+    numbers with a fraction are floats, booleans stay booleans, anything else is text; lists and mappings
+    become JSON text."""
     present = [value for value in values if value is not None]
     missing = np.array([value is None for value in values], dtype=bool)
-    if present and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in present):
+    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
+        array = np.array([bool(v) for v in values], dtype=bool)  # a boolean field (gap_closed), not text
+    elif present and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in present):
         array = np.array([0 if v is None else v for v in values], dtype=np.int64)
     elif all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
         array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)

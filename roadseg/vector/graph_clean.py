@@ -2,7 +2,8 @@
 
 The graph is the :func:`roadseg.vector.skeleton_graph.build_graph` kind: a :class:`networkx.MultiGraph` whose
 nodes carry ``rc`` (row, col) and whose edges carry ``path`` (row/col array), ``start`` (the node the
-path starts at) and ``length`` (metres, or pixels for rasters without georeferencing). All distances
+path starts at), ``length`` (metres, or pixels for rasters without georeferencing) and ``gap_closed`` (True
+on an edge that is, or contains, a join made by :func:`close_gaps`; absent means False). All distances
 given to these functions are in the same unit as ``length``; ``geometry`` converts pixel steps to it.
 Every function changes the graph in place and returns a count, so a pipeline can report what it did.
 """
@@ -26,6 +27,11 @@ def oriented_path(graph: nx.MultiGraph, u: int, v: int, key: int, start: int) ->
     """The edge's row/col path running from node ``start``."""
     data = graph.edges[u, v, key]
     return data["path"] if data["start"] == start else data["path"][::-1]
+
+
+def _joined(graph: nx.MultiGraph, u: int, v: int, key: int) -> bool:
+    """Whether the edge is, or contains, a gap-closing join (its evidence is not in the mask)."""
+    return bool(graph.edges[u, v, key].get("gap_closed", False))
 
 
 def _is_dead_end(graph: nx.MultiGraph, node: int) -> bool:
@@ -59,10 +65,11 @@ def merge_degree_two(graph: nx.MultiGraph, geometry: PixelGeometry) -> int:
         first = oriented_path(graph, node, a, ka, node)[::-1]  # a -> node
         second = oriented_path(graph, node, b, kb, node)  # node -> b
         path = np.concatenate([first, second[1:]])
+        joined = _joined(graph, node, a, ka) or _joined(graph, node, b, kb)
         graph.remove_edge(node, a, ka)
         graph.remove_edge(node, b, kb)
         graph.remove_node(node)
-        graph.add_edge(a, b, path=path, start=a, length=geometry.path_length(path))
+        graph.add_edge(a, b, path=path, start=a, length=geometry.path_length(path), gap_closed=joined)
         merged += 1
     return merged
 
@@ -169,9 +176,10 @@ def _split_edge(graph: nx.MultiGraph, u: int, v: int, key: int, fraction_m: floa
     graph.add_node(node, rc=(float(point[0]), float(point[1])), kind="junction")
     first = np.vstack([path[:index], point])
     second = np.vstack([point, path[index:]])
+    joined = _joined(graph, u, v, key)
     graph.remove_edge(u, v, key)
-    graph.add_edge(start, node, path=first, start=start, length=geometry.path_length(first))
-    graph.add_edge(node, other, path=second, start=node, length=geometry.path_length(second))
+    graph.add_edge(start, node, path=first, start=start, length=geometry.path_length(first), gap_closed=joined)
+    graph.add_edge(node, other, path=second, start=node, length=geometry.path_length(second), gap_closed=joined)
     return node
 
 
@@ -297,7 +305,7 @@ def _lines(paths: list[np.ndarray]) -> np.ndarray:
 
 def _add_join(graph: nx.MultiGraph, a: int, b: int, geometry: PixelGeometry) -> None:
     path = np.array([graph.nodes[a]["rc"], graph.nodes[b]["rc"]], dtype=np.float64)
-    graph.add_edge(a, b, path=path, start=a, length=geometry.path_length(path))
+    graph.add_edge(a, b, path=path, start=a, length=geometry.path_length(path), gap_closed=True)
 
 
 def _nearest_edge_target(graph: nx.MultiGraph, end: _DeadEnd, index: _EdgeIndex,

@@ -10,7 +10,11 @@ rasters without georeferencing in pixels, or in metres when ``pixel_size`` is gi
 5. drop connected components shorter in total than ``min_length``;
 6. Douglas-Peucker at ``simplify``, keeping end nodes;
 
-then pixel centres go through the affine transform and are reprojected to ``out_crs`` (EPSG:4326 by
+When probabilities are known (a probability map read at ``threshold``, or ``prob`` beside a mask), each
+line carries ``prob_mean`` and ``prob_min`` over the pixels its path runs through, taken before step 6
+(:mod:`roadseg.vector.evidence`); every line carries ``gap_closed``, true where step 4 made (part of) it.
+
+Then pixel centres go through the affine transform and are reprojected to ``out_crs`` (EPSG:4326 by
 default, longitude first as RFC 7946 requires). ``length_m`` is measured on the WGS 84 ellipsoid.
 
 Several georeferenced masks of one area (touching or overlapping) are mosaicked first
@@ -28,6 +32,7 @@ marked by ``"coordinates": "pixel"`` and by a ``crs`` member naming a local pixe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import warnings
@@ -43,9 +48,10 @@ from rasterio.crs import CRS
 from rasterio.features import shapes
 
 from roadseg.errors import BadInputError, BadParameterError
-from roadseg.io.masks import MaskFormat, MaskRaster, read_mask
+from roadseg.io.masks import MaskFormat, MaskRaster, attach_probability, read_mask, read_probability
 from roadseg.validation import require
 from roadseg.vector import graph_clean
+from roadseg.vector.evidence import add_edge_evidence
 from roadseg.vector.geo import (
     LONLAT,
     PixelGeometry,
@@ -168,13 +174,15 @@ def _border_keep(graph: nx.MultiGraph, valid: np.ndarray, margin: int) -> set[in
 
 def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = None, *,
               transform: Affine | None = None, crs: CRS | str | None = None, valid: np.ndarray | None = None,
-              source: str = "array", progress: Progress | None = None) -> VectorizeResult:
+              prob: np.ndarray | None = None, source: str = "array",
+              progress: Progress | None = None) -> VectorizeResult:
     """Road centrelines (or areas) of one mask, as a GeoJSON FeatureCollection and a road graph.
 
     ``mask`` is an array (bool, 0/1, or probabilities read at ``options.threshold``) placed by
     ``transform`` and ``crs`` (pixels without them) with ``valid`` marking data, or a decoded
     :class:`~roadseg.io.masks.MaskRaster` that carries all of these. ``source`` names it in the
-    features. Warns when the result is empty. Files: :func:`vectorize_files`.
+    features. ``prob`` (probabilities on the mask's grid) gives each line its evidence; a mask read at
+    ``options.threshold`` is its own. Warns when the result is empty. Files: :func:`vectorize_files`.
 
     >>> import numpy as np
     >>> road = np.zeros((40, 80), bool); road[18:22, :] = True
@@ -184,11 +192,13 @@ def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = 
     """
     options = options or VectorizeOptions()
     if isinstance(mask, MaskRaster):
-        if transform is not None or crs is not None or valid is not None:
-            raise BadParameterError("mask", "is a MaskRaster, which carries its own transform, CRS and validity")
+        if transform is not None or crs is not None or valid is not None or prob is not None:
+            raise BadParameterError("mask", "is a MaskRaster, which carries its own transform, CRS, validity "
+                                    "and probabilities")
         raster = mask
     else:
         raster = _array_raster(np.asarray(mask), options.threshold, transform, crs, valid, source)
+        raster = dataclasses.replace(raster, probability=_array_probability(raster, mask, prob, options.threshold))
     result = _pipeline(raster, options, _Timer({}, progress))
     _emit(result)
     return result
@@ -203,6 +213,20 @@ def _array_raster(mask: np.ndarray, threshold: float | None, transform: Affine |
     road = valid & ((mask >= threshold) if threshold is not None else (mask > 0))
     crs = CRS.from_user_input(crs) if crs is not None else None
     return MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source=source)
+
+
+def _array_probability(raster: MaskRaster, mask: np.ndarray, prob: np.ndarray | None,
+                       threshold: float | None) -> np.ndarray | None:
+    """The probabilities of an in-memory mask: ``prob``, or the mask itself when read at ``threshold``."""
+    if prob is None:
+        return np.asarray(mask, dtype=np.float32) if threshold is not None else None
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.shape != raster.road.shape:
+        raise BadParameterError("prob", f"must have the mask's shape {raster.road.shape}, got {prob.shape}")
+    held = prob[raster.valid & ~np.isnan(prob)]
+    if held.size and not (held.min() >= 0 and held.max() <= 1):
+        raise BadParameterError("prob", "must hold probabilities in [0, 1]")
+    return prob
 
 
 def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> VectorizeResult:
@@ -241,6 +265,8 @@ def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> V
     with timer.step("filter"):
         counts["components_dropped"] = graph_clean.drop_short_components(graph, options.min_length)
     with timer.step("simplify"):
+        if raster.probability is not None:  # from the pixel paths, which simplifying thins out
+            add_edge_evidence(graph, raster.probability, raster.valid)
         graph_clean.simplify_edges(graph, options.simplify, geometry=geometry)
     with timer.step("output"):
         collection = _line_collection(graph, raster, geometry, out_crs)
@@ -306,6 +332,7 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
             properties = {"id": index, "length_m": None if length_m is None else round(length_m, 3),
                           "length_px": round(graph_clean_length_px(data["path"]), 2),
                           "u": int(start), "v": int(other), "source": _source_of(data["path"], raster)}
+            properties.update(_evidence(data, raster))
             if raster.weights:
                 properties["weights"] = raster.weights
             data["id"] = index
@@ -319,6 +346,16 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
         for node, x, y in zip(node_ids, nx_, ny_):
             graph.nodes[node]["x"], graph.nodes[node]["y"] = float(x), float(y)
     return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
+
+
+def _evidence(data: dict, raster: MaskRaster) -> dict:
+    """An edge's ``gap_closed``, and with probabilities its ``prob_mean`` and ``prob_min`` (None without data)."""
+    found: dict = {"gap_closed": bool(data.get("gap_closed", False))}
+    if raster.probability is not None:
+        for name in ("prob_mean", "prob_min"):
+            value = data.get(name)
+            found[name] = None if value is None else round(value, 4)
+    return found
 
 
 def _source_of(path: np.ndarray, raster: MaskRaster) -> str:
@@ -391,16 +428,22 @@ def _emit(result: VectorizeResult) -> None:
 
 
 def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | None = None, *,
-                    progress: Progress | None = None) -> VectorizeResult:
+                    prob: Sequence[str | Path] = (), progress: Progress | None = None) -> VectorizeResult:
     """Vectorize mask files into one FeatureCollection (mosaicking georeferenced tiles of one area).
 
-    Raises :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
+    ``prob`` names probability maps on the masks' grids, whose evidence each line then carries: one for
+    one mask, else each ``<stem>_prob`` beside its ``<stem>_mask`` (see :func:`match_prob`). Raises
+    :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
     """
-    from roadseg.io.mosaic import group_tiles, mosaic_masks  # stitch imports nothing from here
+    from roadseg.io.mosaic import group_tiles  # stitch imports nothing from here
 
     opts = options or VectorizeOptions()
     if not paths:
         raise ValueError("no input masks given")
+    if prob and opts.threshold is not None:
+        raise BadParameterError("prob", "is for masks: inputs read at `threshold` are probability maps, "
+                                "their own evidence")
+    prob_of = match_prob([Path(p) for p in paths], [Path(p) for p in prob])
     timings: dict[str, float] = {}
     timer = _Timer(timings, progress)
     with timer.step("read"):
@@ -408,14 +451,64 @@ def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | Non
     results = []
     for group in groups:
         with timer.step("read"):
-            if len(group) == 1:
-                raster = read_mask(group[0], mask_format=opts.mask_format, threshold=opts.threshold)
-            else:
-                raster = mosaic_masks(group, mask_format=opts.mask_format, threshold=opts.threshold)
+            raster = _read_group(group, opts, prob_of)
         results.append(_pipeline(raster, opts, timer))
     result = _combine(results, timings)
     _emit(result)
     return result
+
+
+def _read_mosaic(group: list[Path], opts: VectorizeOptions) -> MaskRaster:
+    """One mask file, or the mosaic of several (probabilities read at ``opts.threshold``)."""
+    from roadseg.io.mosaic import mosaic_masks
+
+    if len(group) == 1:
+        return read_mask(group[0], mask_format=opts.mask_format, threshold=opts.threshold)
+    return mosaic_masks(group, mask_format=opts.mask_format, threshold=opts.threshold)
+
+
+def _read_group(group: list[Path], opts: VectorizeOptions, prob_of: dict[Path, Path]) -> MaskRaster:
+    """A group's mask (a mosaic of several), with the probabilities of its matched ``prob`` files."""
+    raster = _read_mosaic(group, opts)
+    if not prob_of:
+        return raster
+    probs = [prob_of[path] for path in group]
+    prob = read_probability(probs[0]) if len(probs) == 1 else _read_mosaic(probs, VectorizeOptions(threshold=1.0))
+    return attach_probability(raster, prob)
+
+
+def _stem_key(path: Path, suffix: str) -> str:
+    """A file's stem less ``suffix`` (``a_mask`` -> ``a``), which pairs predict's outputs of one image."""
+    stem = path.stem
+    return stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+
+
+def match_prob(masks: Sequence[Path], probs: Sequence[Path]) -> dict[Path, Path]:
+    """Each mask's probability map: the one given for one mask, else ``<stem>_prob`` for ``<stem>_mask``.
+
+    Refuses, with one line naming the file, a mask without its map, a map matching no mask, and two maps
+    of one stem.
+    """
+    if not probs:
+        return {}
+    if len(masks) == 1 and len(probs) == 1:
+        return {masks[0]: probs[0]}
+    by_stem: dict[str, Path] = {}
+    for path in probs:
+        key = _stem_key(path, "_prob")
+        if key in by_stem:
+            raise BadInputError(f"{path}: a second probability map for stem {key!r} (after {by_stem[key]}); "
+                                "give one `prob` per mask")
+        by_stem[key] = path
+    keys = {mask: _stem_key(mask, "_mask") for mask in masks}
+    for mask, key in keys.items():
+        if key not in by_stem:
+            raise BadInputError(f"{mask}: no probability map {key}_prob among `prob`; give one per mask, "
+                                "named <stem>_prob beside <stem>_mask")
+    unused = sorted(set(by_stem) - set(keys.values()))
+    if unused:
+        raise BadInputError(f"{by_stem[unused[0]]}: matches no mask (<stem>_prob goes with <stem>_mask)")
+    return {mask: by_stem[key] for mask, key in keys.items()}
 
 
 def _combine(results: list[VectorizeResult], timings: dict[str, float]) -> VectorizeResult:

@@ -322,3 +322,69 @@ def test_polygons_as_a_geopackage_have_no_junctions(tmp_path):
     assert result.exit_code == 0, result.output
     assert pyogrio.list_layers(tmp_path / "areas.gpkg").tolist() == [["roads", "Polygon"]]
     assert pyogrio.read_info(tmp_path / "areas.gpkg")["crs"] == "EPSG:32611"
+
+
+def write_prob(path, array, like):
+    """A float probability map on the grid of the raster ``like``."""
+    with rasterio.open(like) as src:
+        profile = {**src.profile, "dtype": "float32", "nodata": None}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array.astype(np.float32), 1)
+    return path
+
+
+def test_prob_beside_the_spacenet_mask_gives_every_road_its_evidence(tmp_path, shared_data):
+    mask_path = shared_data / "spacenet-vegas-pan" / "sample_road_raster_mask.tif"
+    with rasterio.open(mask_path) as src:
+        road = src.read(1) > 0
+    prob = np.where(road, 0.9, 0.2)
+    prob_path = write_prob(tmp_path / "sample_prob.tif", prob, mask_path)
+    out = tmp_path / "roads.geojson"
+    result = run(mask_path, "--prob", prob_path, "-o", out)
+    assert result.exit_code == 0, result.output
+    features = json.loads(out.read_text())["features"]
+    assert features
+    for props in (f["properties"] for f in features):
+        assert 0.2 - 1e-6 <= props["prob_min"] <= props["prob_mean"] <= 0.9 + 1e-6
+        assert isinstance(props["gap_closed"], bool) and props["length_m"] > 0
+    plain = tmp_path / "plain.geojson"
+    assert run(mask_path, "-o", plain).exit_code == 0
+    plain_props = [f["properties"] for f in json.loads(plain.read_text())["features"]]
+    assert [p["gap_closed"] for p in plain_props] == [f["properties"]["gap_closed"] for f in features]
+    assert all("prob_mean" not in p for p in plain_props)
+
+
+def test_prob_on_another_grid_is_refused_naming_it(tmp_path):
+    mask = write_mask(tmp_path / "m.tif", road(cols=(20, 180)))
+    other = write_mask(tmp_path / "o.tif", road(), left=700000.0)
+    prob = write_prob(tmp_path / "p.tif", np.full((200, 200), 0.5), other)
+    line = one_error_line(run(mask, "--prob", prob, "-o", tmp_path / "r.geojson"))
+    assert str(prob) in line and "grid" in line and "--prob" in line
+
+
+def test_prob_that_is_a_mask_or_beside_threshold_is_refused(tmp_path):
+    mask = write_mask(tmp_path / "m.tif", road(cols=(20, 180)))
+    line = one_error_line(run(mask, "--prob", mask, "-o", tmp_path / "r.geojson"))
+    assert "not probabilities" in line
+    prob = write_prob(tmp_path / "p.tif", np.full((200, 200), 0.5), mask)
+    result = run(prob, "--threshold", "0.5", "--prob", prob, "-o", tmp_path / "r.geojson")
+    assert result.exit_code != 0 and "--prob" in result.output and "Traceback" not in result.output
+
+
+def test_prob_folder_matches_mosaicked_masks_by_stem(tmp_path):
+    masks, probs = tmp_path / "masks", tmp_path / "probs"
+    masks.mkdir(), probs.mkdir()
+    left = write_mask(masks / "a_mask.tif", road())
+    right = write_mask(masks / "b_mask.tif", road(), left=600100.0)  # touching: one mosaic
+    write_prob(probs / "a_prob.tif", np.full((200, 200), 0.8), left)
+    write_prob(probs / "b_prob.tif", np.full((200, 200), 0.4), right)
+    out = tmp_path / "r.geojson"
+    result = run(masks, "--prob", probs, "-o", out)
+    assert result.exit_code == 0, result.output
+    (feature,) = json.loads(out.read_text())["features"]
+    props = feature["properties"]
+    assert props["prob_min"] == pytest.approx(0.4, abs=1e-4)
+    assert 0.4 < props["prob_mean"] < 0.8 and props["gap_closed"] is False
+    (probs / "b_prob.tif").unlink()
+    line = one_error_line(run(masks, "--prob", probs, "-o", tmp_path / "s.geojson"))
+    assert "b_mask.tif" in line and "--prob" in line

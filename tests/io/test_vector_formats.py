@@ -205,3 +205,22 @@ def test_gdal_tools_read_what_was_written(tmp_path, suffix, fmt):
     summary = ogrinfo_summary(path)
     assert "Feature Count: 3" in summary and "32611" in summary and "Geometry: Line String" in summary
     assert ("Layer name: junctions" in summary) == ("junctions" in fmt.layers)
+
+
+@pytest.mark.parametrize("suffix, fmt", GDAL_FORMATS)
+def test_evidence_round_trips_as_boolean_and_real_fields(tmp_path, suffix, fmt):
+    needs_driver(fmt.driver)
+    mask = np.zeros((200, 200), np.uint8)
+    mask[95:105, 10:90] = mask[95:105, 96:190] = 1  # a gap that closing joins
+    prob = np.where(mask > 0, 0.9, 0.3)
+    result = vectorize(mask, VectorizeOptions(out_crs="source"), transform=UTM_TRANSFORM, crs="EPSG:32611",
+                       prob=prob)
+    (feature,) = result.collection["features"]
+    path = write_roads(result.collection, tmp_path / f"roads{suffix}")
+    meta, _, _, fields = read(path, layer="roads")
+    column = dict(zip(meta["fields"], fields))
+    assert column["gap_closed"].dtype == bool and column["gap_closed"].tolist() == [True]
+    for name in ("prob_mean", "prob_min"):
+        assert column[name].dtype.kind == "f"
+        assert column[name][0] == pytest.approx(feature["properties"][name])
+    assert feature["properties"]["prob_min"] == pytest.approx(0.3, abs=1e-4)
