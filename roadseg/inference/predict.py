@@ -22,7 +22,7 @@ from roadseg.inference.sliding import DEFAULT_CALL_SIZE, ArraySource, SlidingSta
 from roadseg.inference.tta import Predictor
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
-from roadseg.io.grid import RasterGrid as OutputGrid
+from roadseg.io.grid import RasterGrid
 from roadseg.io.raster_open import VERSION_TAG, WEIGHTS_TAG, written_by_roadseg
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
 from roadseg.io.raster_write import (
@@ -218,11 +218,11 @@ def _predict_into(model, path: Path, targets: OutputPaths, predicted: list[Path]
     with io_env(), RasterSource(path, scaling) as raster:
         stats.height, stats.width = raster.height, raster.width
         source: WindowSource = raster
-        grid = OutputGrid(raster.height, raster.width)
+        grid = RasterGrid(raster.height, raster.width)
         if raster.is_plain_image:  # small and slow to seek in: decode once
             source = ArraySource(*raster.read_all())
         elif raster.crs is not None or not raster.transform.is_identity:
-            grid = OutputGrid(raster.height, raster.width, raster.crs, raster.transform)
+            grid = RasterGrid(raster.height, raster.width, raster.crs, raster.transform)
         total = window_grid(raster.height, raster.width, options.window, options.overlap).count
         step = None if progress is None else (lambda count: progress(count, total))
         rows = predict_rows(source, predictor, convention.to_network, options, stats=stats, progress=step)
@@ -243,7 +243,7 @@ def _provenance(model, options: PredictOptions) -> dict[str, str]:
     return tags
 
 
-def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: OutputGrid, output: OutputOptions, *,
+def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: RasterGrid, output: OutputOptions, *,
                    threshold: float, tags: dict[str, str] | None = None) -> None:
     """Stream row blocks into the outputs in ``todo``, each under a temporary name until complete."""
     with atomic_output(todo[0], output.overwrite) as first_temp, \
