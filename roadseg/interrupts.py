@@ -55,7 +55,7 @@ _WATCH = _Watch()
 
 
 def _raise_terminated(signum, frame) -> None:
-    raise Terminated(f"terminated (signal {signum})")
+    raise exception_for(signum)
 
 
 def exception_for(signum: int) -> BaseException:

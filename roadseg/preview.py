@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from skimage.draw import line as draw_line
 
 from roadseg.errors import BadInputError, BadParameterError
@@ -38,6 +37,7 @@ from roadseg.io.grid import RasterGrid, corner_offset, ground_mismatch
 from roadseg.io.masks import MaskFormat, decode_mask, file_mask_format, is_predict_mask
 from roadseg.io.raster_open import CONTENT_TAG, VERSION_TAG, open_raster, probability_scale, reading
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
+from roadseg.io.raster_write import write_tagged_png
 from roadseg.vector.geo import geojson_member_crs, reproject_xy
 
 DEFAULT_MAX_SIZE = 2048
@@ -409,13 +409,7 @@ def _write_png(path: Path, rgb: np.ndarray, name: Path) -> None:
     text chunk as roadseg's, so predict knows its own preview from a file it must not replace."""
     from roadseg import __version__
 
-    height, width = rgb.shape[:2]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path, "w", driver="PNG", dtype="uint8", count=3, height=height,
-                               width=width, WRITE_METADATA_AS_TEXT="YES") as dataset:
-                dataset.update_tags(**{VERSION_TAG: __version__, CONTENT_TAG: "preview"})
-                dataset.write(np.transpose(rgb, (2, 0, 1)))
+        write_tagged_png(path, np.transpose(rgb, (2, 0, 1)), {VERSION_TAG: __version__, CONTENT_TAG: "preview"})
     except RasterioError as error:
         raise BadInputError(f"{name}: writing failed ({error}); check free space and permissions") from error

@@ -64,7 +64,16 @@ from roadseg.io.masks import (
     mask_encoding,
     value_counts,
 )
-from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY, WEIGHTS_TAG, open_raster, probability_scale, reading
+from roadseg.io.raster_open import (
+    CONTENT_TAG,
+    MASK,
+    PROBABILITY,
+    WEIGHTS_TAG,
+    open_raster,
+    probability_scale,
+    raster_tags,
+    reading,
+)
 
 BLOCK = 1024
 WARP_FILL = 254  # nodata of warped masks that declare none: a value predict and 0/255 masks do not use
@@ -434,11 +443,7 @@ def without_output(paths: Sequence[str | Path], output: str | Path, named: Itera
 
 def _is_mosaic(path: Path) -> bool:
     """Whether ``path`` is a mosaic stitch wrote (a GeoTIFF or VRT with its :data:`MOSAIC_TAG`)."""
-    try:
-        with _open(path) as src:
-            return MOSAIC_TAG in src.tags()
-    except BadInputError:
-        return False
+    return MOSAIC_TAG in raster_tags(path)
 
 
 def stitch(paths: Sequence[str | Path], output: str | Path, options: StitchOptions | None = None,

@@ -59,19 +59,22 @@ def reading(path: str | Path) -> Iterator[None]:
         raise BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({reason})") from error
 
 
+def raster_tags(path: str | Path) -> dict[str, str]:
+    """The dataset tags (GeoTIFF tags, PNG text chunks) of ``path``; none for a file GDAL cannot open."""
+    try:
+        with open_raster(path) as dataset:
+            return dataset.tags()
+    except BadInputError:
+        return {}
+
+
 def written_by_roadseg(path: str | Path) -> bool:
     """Whether roadseg wrote ``path`` (its GeoTIFF tags or PNG text chunks carry ``ROADSEG_VERSION``).
 
     A file roadseg did not write, such as a ground-truth ``<id>_mask.png`` beside the imagery, is then
     never skipped as "already done" nor replaced as an output.
     """
-    try:
-        with _FILTERS_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as dataset:
-                return VERSION_TAG in dataset.tags()
-    except (RasterioError, CPLE_BaseError):
-        return False
+    return VERSION_TAG in raster_tags(path)
 
 
 def probability_scale(dataset) -> float | None:

@@ -213,6 +213,19 @@ class GeoTiffRowWriter:
                 self._tiff_path.unlink()
 
 
+def write_tagged_png(path: Path, bands: np.ndarray, tags: dict[str, str]) -> None:
+    """A uint8 ``(C, H, W)`` PNG without georeferencing, its ``tags`` as PNG text chunks rather than an
+    .aux.xml sidecar: they are how roadseg knows its own masks and previews later. Raises rasterio's
+    error; each caller says which of its outputs failed."""
+    count, height, width = bands.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="PNG", dtype="uint8", count=count, height=height, width=width,
+                           WRITE_METADATA_AS_TEXT="YES") as dataset:
+            dataset.update_tags(**tags)
+            dataset.write(bands)
+
+
 class PngRowWriter:
     """Collects uint8 rows in memory and writes one PNG on :meth:`close` (PNG has no piecewise writing)."""
 
@@ -229,15 +242,8 @@ class PngRowWriter:
     def close(self) -> None:
         if self._written != self._array.shape[0]:
             raise ValueError(f"{self.path}: {self._written} of {self._array.shape[0]} rows were written")
-        height, width = self._array.shape
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                # tags as PNG text chunks, not an .aux.xml sidecar: they say roadseg wrote the file
-                with rasterio.open(self.path, "w", driver="PNG", dtype="uint8", count=1, height=height,
-                                   width=width, WRITE_METADATA_AS_TEXT="YES") as dataset:
-                    dataset.update_tags(**self._tags)
-                    dataset.write(self._array, 1)
+            write_tagged_png(self.path, self._array[None], self._tags)
         except RasterioError as error:
             raise _write_error(self.path, error) from error
 
