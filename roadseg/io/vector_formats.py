@@ -1,9 +1,11 @@
 """Vectorize results written in the format their file name asks for: GeoJSON, GeoPackage, GeoParquet or
 FlatGeobuf, each atomically (:func:`roadseg.io.atomic.atomic_output`).
 
-GeoJSON is :func:`roadseg.io.geojson.write_geojson`, unchanged. The others go through GDAL's vector
-drivers by pyogrio's array API (WKB geometries, one numpy array per property), with the driver named
-explicitly, as the temporary file's name is not the output's:
+GeoJSON is :func:`roadseg.io.geojson.write_geojson`, unchanged. GeoPackage and FlatGeobuf go through
+GDAL's vector drivers by pyogrio's array API (WKB geometries, one numpy array per property), with the
+driver named explicitly, as the temporary file's name is not the output's. GeoParquet is written by
+geopandas on pyarrow (GeoParquet 1.0 metadata, the CRS as PROJJSON), since the GDAL in pyogrio's wheels
+has no Parquet driver:
 
 - ``.gpkg``: a GeoPackage of two layers, ``roads`` (the features, their properties as fields) and, with
   a road graph, ``junctions`` (its nodes as points: ``id``, the node id the roads' ``u``/``v`` name,
@@ -34,8 +36,9 @@ from roadseg.io.geojson import node_attributes, write_geojson
 
 @dataclass(frozen=True)
 class VectorFormat:
-    """One output format: GDAL's driver for it (None: roadseg's own GeoJSON writer), whether a file holds
-    the junctions layer too, and the output CRS ``roadseg vectorize`` uses when none is asked for."""
+    """One output format: GDAL's driver for it (None: written without GDAL, by roadseg's GeoJSON writer or
+    by geopandas for GeoParquet), whether a file holds the junctions layer too, and the output CRS
+    ``roadseg vectorize`` uses when none is asked for."""
 
     name: str
     driver: str | None
@@ -48,7 +51,7 @@ VECTOR_FORMATS: dict[str, VectorFormat] = {
     ".geojson": GEOJSON,
     ".json": GEOJSON,
     ".gpkg": VectorFormat("GeoPackage", "GPKG", ("roads", "junctions")),
-    ".parquet": VectorFormat("GeoParquet", "Parquet"),
+    ".parquet": VectorFormat("GeoParquet", None),
     ".fgb": VectorFormat("FlatGeobuf", "FlatGeobuf"),
 }
 """Output formats by file extension (lower case)."""
@@ -73,13 +76,13 @@ def vector_format(output: str | Path) -> VectorFormat:
 
 
 def _require_driver(fmt: VectorFormat) -> None:
-    """Refuse a format the installed GDAL cannot write (GeoParquet needs GDAL built with Arrow)."""
+    """Refuse a format the installed GDAL cannot write (a GDAL built without one of its drivers)."""
     import pyogrio
 
     if "w" not in pyogrio.list_drivers().get(fmt.driver, ""):
         raise OutputError(f"{fmt.name} needs GDAL's {fmt.driver} driver, which the GDAL "
                           f"{pyogrio.__gdal_version_string__} of pyogrio {pyogrio.__version__} lacks; write "
-                          "another format (.gpkg or .fgb), or install a pyogrio whose GDAL has it")
+                          "another format (.gpkg, .parquet or .geojson), or install a pyogrio whose GDAL has it")
 
 
 def collection_crs(collection: Mapping[str, Any]) -> str | None:
@@ -177,6 +180,28 @@ def _gdal_write(temp: Path, layer: Layer, fmt: VectorFormat, crs: str | None, ap
                               f"{message}") from error
 
 
+_NULLABLE = {np.dtype(bool): "boolean", np.dtype(np.int64): "Int64"}
+"""pandas' nullable types for fields with nulls: a missing ``gap_closed`` stays null, not False or NaN."""
+
+
+def _geoparquet_write(temp: Path, layer: Layer, crs: str | None) -> None:
+    """Write the roads layer as GeoParquet (WKB geometries, GeoParquet 1.0 metadata with the CRS)."""
+    import geopandas
+    import pandas
+
+    columns = {}
+    for name, array, mask in zip(layer.fields, layer.arrays, layer.masks):
+        column = pandas.array(array, dtype=_NULLABLE.get(array.dtype)) if mask is not None else array
+        if mask is not None:
+            column[mask] = None
+        columns[name] = column
+    frame = geopandas.GeoDataFrame(columns, geometry=list(layer.geometries), crs=crs)
+    try:
+        frame.to_parquet(temp, index=False)
+    except Exception as error:  # pyarrow's ArrowInvalid, OSError: one line
+        raise OutputError(f"{temp}: could not write GeoParquet: {' '.join(str(error).split())}") from error
+
+
 def _warn_pixels(path: Path, fmt: VectorFormat) -> None:
     """Say that a file has no CRS: GIS software would otherwise show it nowhere, or wrongly, unexplained."""
     warnings.warn(f"{path}: in pixel coordinates (x right, y down), as the mask has no georeferencing; written "
@@ -204,13 +229,17 @@ def write_roads(collection: Mapping[str, Any], output: str | Path, *, graph: nx.
     """
     output = Path(output)
     fmt = vector_format(output)
-    if fmt.driver is None:
+    if fmt is GEOJSON:
         return write_geojson(dict(collection), output, overwrite=overwrite)
     crs = collection_crs(collection)
     if crs is None:
         _warn_pixels(output, fmt)
+    roads = _roads_layer(collection["features"], lines=graph is not None)
     with atomic_output(output, overwrite) as temp:
-        _gdal_write(temp, _roads_layer(collection["features"], lines=graph is not None), fmt, crs)
+        if fmt.driver is None:
+            _geoparquet_write(temp, roads, crs)
+        else:
+            _gdal_write(temp, roads, fmt, crs)
         if graph is not None and "junctions" in fmt.layers:
             _gdal_write(temp, _junction_layer(graph), fmt, crs, append=True)
     return output

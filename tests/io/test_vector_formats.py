@@ -26,7 +26,7 @@ GDAL_FORMATS = [(suffix, fmt) for suffix, fmt in VECTOR_FORMATS.items() if fmt.d
 
 
 def needs_driver(driver: str) -> None:
-    """Skip, saying why, where pyogrio's GDAL cannot write ``driver`` (GeoParquet needs GDAL with Arrow)."""
+    """Skip, saying why, where pyogrio's GDAL cannot write ``driver``."""
     if "w" not in pyogrio.list_drivers().get(driver, ""):
         pytest.skip(f"pyogrio {pyogrio.__version__}'s GDAL {pyogrio.__gdal_version_string__} has no {driver} "
                     "driver to write with")
@@ -165,13 +165,70 @@ def test_an_unknown_extension_is_one_line_listing_the_known_ones(tmp_path):
 
 
 def test_a_format_gdal_cannot_write_is_refused_in_one_line(tmp_path, monkeypatch):
-    drivers = {name: mode for name, mode in pyogrio.list_drivers().items() if name != "Parquet"}
+    drivers = {name: mode for name, mode in pyogrio.list_drivers().items() if name != "FlatGeobuf"}
     monkeypatch.setattr(pyogrio, "list_drivers", lambda: drivers)
     with pytest.raises(OutputError) as caught:
-        write_roads(crossroads().collection, tmp_path / "roads.parquet")
+        write_roads(crossroads().collection, tmp_path / "roads.fgb")
     message = str(caught.value)
-    assert "\n" not in message and message.startswith("GeoParquet needs GDAL's Parquet driver")
+    assert "\n" not in message and message.startswith("FlatGeobuf needs GDAL's FlatGeobuf driver")
     assert list(tmp_path.iterdir()) == []
+
+
+def read_geoparquet(path):
+    """A GeoParquet file as geopandas reads it, and its ``geo`` metadata (GeoParquet's own schema)."""
+    import json
+
+    import geopandas
+    import pyarrow.parquet
+
+    return geopandas.read_parquet(path), json.loads(pyarrow.parquet.read_metadata(path).metadata[b"geo"])
+
+
+def test_geoparquet_holds_the_roads_with_their_crs_and_geoparquet_metadata(tmp_path):
+    result = crossroads()
+    path = write_roads(result.collection, tmp_path / "roads.parquet", graph=result.graph)
+    frame, geo = read_geoparquet(path)
+    assert geo["version"].startswith("1.") and geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert geo["columns"]["geometry"]["geometry_types"] == ["LineString"]
+    assert frame.crs.to_epsg() == 32611 and len(frame) == result.n_features == 3
+    for feature in result.collection["features"]:
+        row = frame[frame["id"] == feature["properties"]["id"]].iloc[0]
+        for name, value in feature["properties"].items():
+            assert same_value(row[name], value), (name, feature["properties"])
+        np.testing.assert_allclose(shapely.get_coordinates(row.geometry),
+                                   shapely.get_coordinates(shapely.geometry.shape(feature["geometry"])), atol=1e-9)
+    if "r" in pyogrio.list_drivers().get("Parquet", ""):  # GDAL reads it too, where it has the driver
+        assert_roads_round_trip(path, result.collection, "EPSG:32611", "Parquet", layer=0)
+
+
+def test_geoparquet_keeps_nulls_null_and_booleans_boolean(tmp_path):
+    line = {"type": "LineString", "coordinates": [[600000.0, 4000000.0], [600010.0, 4000000.0]]}
+    collection = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32611"}},
+                  "features": [{"type": "Feature", "geometry": line, "properties": props} for props in
+                               ({"id": 1, "gap_closed": True, "u": None, "prob_mean": 0.5, "source": "a.tif"},
+                                {"id": 2, "gap_closed": None, "u": 7, "prob_mean": None, "source": None})]}
+    frame, _ = read_geoparquet(write_roads(collection, tmp_path / "roads.parquet"))
+    assert str(frame["gap_closed"].dtype) == "boolean" and str(frame["u"].dtype) == "Int64"
+    assert frame["gap_closed"].tolist()[0] is True and frame["gap_closed"].isna().tolist() == [False, True]
+    assert frame["u"].isna().tolist() == [True, False] and int(frame["u"].iloc[1]) == 7
+    assert frame["prob_mean"].isna().tolist() == [False, True] and frame["source"].isna().tolist() == [False, True]
+
+
+def test_geoparquet_in_pixel_coordinates_has_no_crs_and_an_existing_file_is_kept(tmp_path):
+    mask = np.zeros((40, 80), bool)
+    mask[18:22, :] = True
+    result = vectorize(mask)
+    path = tmp_path / "roads.parquet"
+    with pytest.warns(UserWarning, match=r"roads\.parquet: in pixel coordinates .* written without a CRS"):
+        write_roads(result.collection, path, graph=result.graph)
+    frame, _ = read_geoparquet(path)
+    assert frame.crs is None and len(frame) == 1
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_roads(crossroads().collection, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["roads.parquet"]
 
 
 def test_written_atomically_and_never_over_an_output_without_overwrite(tmp_path, monkeypatch):
