@@ -25,7 +25,7 @@ from roadseg.inference.options import PredictOptions
 from roadseg.metrics.evaluate import GraphScoring, ScoreOptions, is_road_vector
 
 PREDICT_ONLY = ("weights", "arch", "device", "device_id", "engine", "threads", "pynative", "window", "overlap",
-                "blend", "tta", "threshold", "batch_size", "predictions_dir")
+                "blend", "tta", "threshold", "batch_size", "gsd", "input_gsd", "predictions_dir")
 """Options of the predict-first form only."""
 
 PIXEL_COLUMNS = (

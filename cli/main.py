@@ -65,9 +65,13 @@ class RoadsegGroup(click.Group):
 
 
 def _flags_of(group: click.Group, ctx: click.Context) -> Callable[[str], str]:
-    """The flag of each parameter of the command that ran (its longest option string); a name no option
-    of that command has is shown as ``--name-with-dashes``."""
-    command = group.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    """The flags of the command that ran (see :func:`_command_flags`)."""
+    return _command_flags(group.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None)
+
+
+def _command_flags(command: click.Command | None) -> Callable[[str], str]:
+    """The flag of each parameter of ``command`` (its longest option string); a name no option of that
+    command has is shown as ``--name-with-dashes``."""
     flags = {param.name: max(param.opts, key=len) for param in (command.params if command else ())
              if isinstance(param, click.Option)}
     return lambda name: flags.get(name, "--" + name.replace("_", "-"))
@@ -92,10 +96,13 @@ def cli(verbose: int, quiet_logs: int) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as the user should read it: ``Warning: <message>``, without Python's source line.
-    Deprecation warnings keep Python's form: they are for developers, not about the user's data."""
+    """A warning as the user should read it: ``Warning: <message>``, without Python's source line, the
+    settings it names as the running command's flags. Deprecation warnings keep Python's form: they are
+    for developers, not about the user's data."""
     if issubclass(category, (UserWarning, RuntimeWarning)) and not issubclass(category, DeprecationWarning):
-        click.echo(f"Warning: {message}", err=True)
+        context = click.get_current_context(silent=True)  # the running command's, naming its flags
+        click.echo(f"Warning: {as_flags(str(message), _command_flags(context.command if context else None))}",
+                   err=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 

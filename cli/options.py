@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from roadseg.inference.blending import BLEND_CHOICES
+from roadseg.inference.gsd import AUTO, GsdOptions, parse_gsd
 from roadseg.inference.options import OutputOptions, PredictOptions
 from roadseg.inference.tta import TTA_CHOICES
 from roadseg.io.masks import MASK_FORMATS
@@ -159,12 +160,40 @@ def _network_window(ctx, param, value: int | None) -> int | None:
     return value
 
 
-PREDICT_OPTION_NAMES = ("window", "overlap", "blend", "tta", "batch_size", "threshold")
+GSD_OPTION_NAMES = ("gsd", "input_gsd")
+
+
+def _gsd_decorators(defaults: bool = True, note: str = "") -> tuple[Callable, Callable]:
+    """--gsd and --input-gsd, as predict, eval (its predict-first form) and preview take them."""
+    return (
+        click.option("--gsd", type=ParsedType("auto|native|METRES", parse_gsd), default=AUTO if defaults else None,
+                     show_default=defaults,
+                     help=f"{note}Resolution the network sees a georeferenced input at: auto = the weights' "
+                          "training GSD (0.5 m for the published weights) when the input's differs by more "
+                          "than 10 %, native = the input's own pixels, or metres per pixel. Outputs keep the "
+                          "input's grid."),
+        click.option("--input-gsd", type=click.FloatRange(min=0, min_open=True), default=None, metavar="METRES",
+                     help=f"{note}Metres per pixel of the inputs, overriding their georeferencing (JPG/PNG and "
+                          "rasters without a CRS are otherwise used at native resolution)."),
+    )
+
+
+def _gsd_options(gsd: str | float | None, input_gsd: float | None) -> GsdOptions:
+    """GsdOptions from the flags given; ``--gsd`` left out (None) keeps the library's default."""
+    return GsdOptions(AUTO if gsd is None else gsd, input_gsd)
+
+
+def gsd_options(command):
+    """--gsd and --input-gsd alone, handed over as ``gsd: GsdOptions`` (preview)."""
+    return apply((*_gsd_decorators(), gather("gsd", GSD_OPTION_NAMES, _gsd_options)), command)
+
+
+PREDICT_OPTION_NAMES = ("window", "overlap", "blend", "tta", "batch_size", "threshold", *GSD_OPTION_NAMES)
 
 
 def predict_options(command=None, *, defaults: bool = True, note: str = ""):
-    """--window, --overlap, --blend, --tta, --batch-size and --threshold, handed over as
-    ``options: PredictOptions``.
+    """--window, --overlap, --blend, --tta, --batch-size, --threshold, --gsd and --input-gsd, handed over
+    as ``options: PredictOptions``.
 
     With ``defaults=False`` (eval, whose options apply to its predict-first form only) an option left
     out keeps PredictOptions' default, the help starts with ``note``, and the window is checked by the
@@ -189,6 +218,7 @@ def predict_options(command=None, *, defaults: bool = True, note: str = ""):
                          help=f"{note}Network inputs per forward call (default: 1 on CPU, 4 on GPU/Ascend)."),
             click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=shown(0.5),
                          show_default=defaults, help=f"{note}Probability above which a pixel is road."),
+            *_gsd_decorators(defaults, note),
             gather("options", PREDICT_OPTION_NAMES, _predict_options),
         ), command)
 
@@ -197,7 +227,8 @@ def predict_options(command=None, *, defaults: bool = True, note: str = ""):
 
 def _predict_options(**values) -> PredictOptions:
     """PredictOptions from the flags given; a flag left out (None) keeps the library's default."""
-    return PredictOptions(**{name: value for name, value in values.items() if value is not None})
+    gsd = _gsd_options(values.pop("gsd"), values.pop("input_gsd"))
+    return PredictOptions(**{name: value for name, value in values.items() if value is not None}, gsd=gsd)
 
 
 def output_options(command):

@@ -32,30 +32,46 @@ OUTPUT_STEM_SUFFIXES = ("_mask", "_prob", "_preview")
 
 @dataclass(frozen=True)
 class InputSelection:
-    """The INPUTS as typed (files, directories, patterns), whether to look into subdirectories, and
-    which share of them this process takes (``--shard K/N``)."""
+    """The INPUTS as typed (files, directories, patterns, URLs, STAC items, @lists), whether to look into
+    subdirectories, which share of them this process takes (``--shard K/N``), and the STAC asset to read."""
 
     items: tuple[str, ...]
     recursive: bool
     shard: tuple[int, int] | None
+    asset: str | None = None
 
 
-def _collect(inputs, recursive: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _collect(inputs: InputSelection) -> tuple[list, list[tuple[str, str]]]:
     """Inputs found for every item, and the items that found nothing (reported, the batch goes on)."""
     from roadseg.errors import BadInputError
-    from roadseg.io.inputs import collect_inputs, unique_files
+    from roadseg.io.inputs import collect_sources, unique_inputs
+    from roadseg.io.remote import is_url, redact
 
-    found: list[Path] = []
+    found: list = []
     missing = []
-    for item in inputs:
+    for item in inputs.items:
         try:
-            found.extend(collect_inputs([item], recursive=recursive))
+            found.extend(collect_sources([item], recursive=inputs.recursive, asset=inputs.asset))
         except BadInputError as error:
-            missing.append((Path(item), str(error)))
-    return unique_files(found), missing
+            missing.append((redact(item) if is_url(item) else Path(item), str(error)))
+    return unique_inputs(found), missing
 
 
-def _named_outputs(paths: list[Path], named: set[Path]) -> tuple[list[Path], list[Path]]:
+def _named(items: tuple[str, ...]) -> set[Path]:
+    """The files named explicitly, on the command line or in an @list."""
+    from roadseg.errors import BadInputError
+    from roadseg.io.inputs import expand_lists
+
+    named = set()
+    for item in items:
+        try:
+            named.update(Path(entry).resolve() for entry in expand_lists([item]) if Path(entry).is_file())
+        except BadInputError:  # a missing list, reported by _collect
+            continue
+    return named
+
+
+def _named_outputs(paths: list, named: set[Path]) -> tuple[list, list[Path]]:
     """Split found inputs into inputs and files that look like masks, probability maps or previews.
 
     Masks found in a directory or by a pattern (``<id>_mask.png`` beside DeepGlobe's ``<id>_sat.jpg``,
@@ -63,7 +79,7 @@ def _named_outputs(paths: list[Path], named: set[Path]) -> tuple[list[Path], lis
     """
     keep, ignored = [], []
     for path in paths:
-        looks_like_output = path.stem.endswith(OUTPUT_STEM_SUFFIXES)
+        looks_like_output = isinstance(path, Path) and path.stem.endswith(OUTPUT_STEM_SUFFIXES)
         (ignored if looks_like_output and path.resolve() not in named else keep).append(path)
     return keep, ignored
 
@@ -78,26 +94,33 @@ def _named_outputs(paths: list[Path], named: set[Path]) -> tuple[list[Path], lis
 @output_options
 @click.option("--shard", type=ParsedType("K/N", parse_shard), default=None,
               help="Process only the K-th of N shares of the sorted inputs (for array jobs).")
-@gather("inputs", ("inputs", "recursive", "shard"),
-        lambda inputs, recursive, shard: InputSelection(inputs, recursive, shard))
+@click.option("--asset", default=None, metavar="KEY",
+              help="STAC items: the asset to read (default: 'visual', else the red, green and blue assets).")
+@gather("inputs", ("inputs", "recursive", "shard", "asset"),
+        lambda inputs, recursive, shard, asset: InputSelection(inputs, recursive, shard, asset))
 @json_opt
 @quiet_opt
 @model_options
 def predict(inputs: InputSelection, output_dir: Path, scaling: ImageScaling, options: PredictOptions,
             output: OutputOptions, as_json: bool, quiet: bool, model: ModelChoice) -> None:
-    """Predict road masks for INPUTS (files, directories, glob patterns) into -o OUTPUT_DIR.
+    """Predict road masks for INPUTS (files, directories, glob patterns, URLs, STAC items) into -o OUTPUT_DIR.
 
     GeoTIFFs give <stem>_mask.tif (1 road, 0 background, 255 nodata) with the input's CRS, transform
     and size; JPG/PNG give <id>_mask.png with 0/255 (104_sat.jpg -> 104_mask.png); --preview adds a
     quick-look <stem>_preview.png. Existing outputs are skipped unless --overwrite. Exit code 1 if any
     input failed.
+
+    https://, s3:// and gs:// URLs are read window by window with range requests (credentials from
+    the usual environment variables); a STAC item (.json file or item URL) is read through its visual
+    asset or its red, green and blue assets (--asset picks another); @list.txt names inputs, one a line.
+    Outputs are named after the URL's or item's stem.
     """
     from roadseg.inference.predict import check_settings, predict_files
     from roadseg.io.atomic import check_writable
     from roadseg.io.inputs import select_shard
 
-    named = {Path(item).resolve() for item in inputs.items if Path(item).is_file()}
-    found, missing = _collect(inputs.items, inputs.recursive)
+    named = _named(inputs.items)
+    found, missing = _collect(inputs)
     for _, reason in missing:
         click.echo(f"Error: {reason}", err=True)
     paths, ignored = _named_outputs(found, named)

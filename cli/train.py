@@ -58,6 +58,10 @@ def _reporting_skipped(progress: TrainingProgress) -> Callable[[object], None]:
 @click.option("--workers", type=click.IntRange(min=1), help="Data-loading workers [default: 2].")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Cap on steps per epoch.")
 @click.option("--skip-bad", is_flag=True, default=None, help="Train on the good pairs, warning about the rest.")
+@click.option("--gsd", type=click.FloatRange(min=0, min_open=True), metavar="METRES",
+              help="Metres per pixel of training images without georeferencing (JPG/PNG), recorded in the "
+                   "checkpoints for `predict --gsd auto` [default: the median of georeferenced images, else "
+                   "not recorded].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
               help="YAML file with any of these options; flags override it.")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",

@@ -22,14 +22,15 @@ def list_weights(as_json: bool) -> None:
     """Name, architecture, sha256 and cache state of every known weights entry."""
     from roadseg.model.registry import REGISTRY, cached_path
 
-    rows = [{"name": e.name, "arch": e.arch, "sha256": e.sha256, "cached": cached_path(e).is_file(),
+    rows = [{"name": e.name, "arch": e.arch, "gsd_m": e.gsd, "sha256": e.sha256, "cached": cached_path(e).is_file(),
              "path": str(cached_path(e)), "url": e.url, "license": e.license} for e in REGISTRY.values()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
         state = f"cached at {row['path']}" if row["cached"] else "not cached"
-        click.echo(f"{row['name']}  {row['arch']}  sha256 {row['sha256']}  {state}")
+        gsd = f"trained at {row['gsd_m']} m/pixel" if row["gsd_m"] else "training GSD unknown"
+        click.echo(f"{row['name']}  {row['arch']}  {gsd}  sha256 {row['sha256']}  {state}")
 
 
 @weights.command()

@@ -32,8 +32,10 @@ from rasterio.errors import RasterioError
 from skimage.draw import line as draw_line
 
 from roadseg.errors import BadInputError, BadParameterError
+from roadseg.inference.gsd import GsdOptions, GsdPlan, plan_gsd
 from roadseg.io.atomic import atomic_output, check_apart
 from roadseg.io.grid import RasterGrid, corner_offset, ground_mismatch
+from roadseg.io.inputs import as_input
 from roadseg.io.masks import MaskFormat, decode_mask, file_mask_format, is_predict_mask
 from roadseg.io.raster_open import CONTENT_TAG, VERSION_TAG, open_raster, probability_scale, reading
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
@@ -379,10 +381,10 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
     another grid, or an ``out_path`` that is one of the inputs; warns when no line of ``roads`` crosses
     the image (a wrong CRS?).
     """
-    image, out_path = Path(image), Path(out_path)
+    image, out_path = as_input(image), Path(out_path)  # the image may be a URL or a STAC item
     if out_path.suffix.lower() != ".png":
         raise BadParameterError("out_path", f"is a PNG file: name it *.png, got {out_path.name}")
-    check_apart([out_path], [path for path in (image, mask, roads) if path is not None])
+    check_apart([out_path], [path for path in (image, mask, roads) if isinstance(path, (str, Path))])
     if max_size < 1:
         raise BadParameterError("max_size", f"must be >= 1, got {max_size}")
     with atomic_output(out_path, overwrite) as temp, io_env():
@@ -402,6 +404,18 @@ def render_preview(image: Path | str, out_path: Path | str, *, mask: Path | str 
         out = compose_preview(rgb, valid=valid, mask=road, polylines=polylines)
         _write_png(temp, out, out_path)
     return result
+
+
+def network_view(image: Path | str, gsd: GsdOptions | None = None, scaling: ImageScaling | None = None, *,
+                 weights_gsd: float | None = None) -> GsdPlan:
+    """At which GSD predict would show ``image`` to the network (:func:`roadseg.inference.gsd.plan_gsd`):
+    with ``weights_gsd`` None, that of the published weights (``auto`` means 0.5 m), as a preview has no
+    model. A preview drawn no larger than ``plan.shape`` shows the image as the network sees it."""
+    from roadseg.model.registry import DEFAULT_WEIGHTS, REGISTRY
+
+    weights_gsd = REGISTRY[DEFAULT_WEIGHTS].gsd if weights_gsd is None else weights_gsd
+    with io_env(), RasterSource(image, scaling) as source:
+        return plan_gsd(gsd or GsdOptions(), source.gsd, weights_gsd, (source.height, source.width))
 
 
 def _write_png(path: Path, rgb: np.ndarray, name: Path) -> None:

@@ -10,11 +10,12 @@ A bad value fails here, once, with the parameter's name, not halfway through a b
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from roadseg.errors import BadParameterError, parse_choice
 from roadseg.inference.blending import Blend
+from roadseg.inference.gsd import GsdOptions
 from roadseg.inference.tta import TTA
 from roadseg.inference.windows import window_stride
 from roadseg.io.raster_write import ProbDtype
@@ -23,7 +24,9 @@ from roadseg.io.raster_write import ProbDtype
 @dataclass(frozen=True)
 class PredictOptions:
     """Sliding-window settings: ``window`` pixels square, ``overlap`` a fraction of it; ``batch_size``
-    network inputs per call (None: the model's own, 1 on CPU); a pixel is road above ``threshold``."""
+    network inputs per call (None: the model's own, 1 on CPU); a pixel is road above ``threshold``;
+    ``gsd`` at which resolution the network sees a georeferenced input (:class:`GsdOptions`; window and
+    overlap are pixels of that resolution)."""
 
     window: int = 1024
     overlap: float = 0.25
@@ -31,8 +34,11 @@ class PredictOptions:
     tta: TTA = TTA.D4
     threshold: float = 0.5
     batch_size: int | None = None
+    gsd: GsdOptions = field(default_factory=GsdOptions)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.gsd, GsdOptions):  # ``gsd="native"`` or ``gsd=0.5`` alone
+            object.__setattr__(self, "gsd", GsdOptions(self.gsd))
         window_stride(self.window, self.overlap)  # refuses a window < 1 and an overlap outside [0, 1)
         object.__setattr__(self, "blend", parse_choice(Blend, self.blend, "blend"))
         object.__setattr__(self, "tta", parse_choice(TTA, self.tta, "tta"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -17,12 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from roadseg.errors import BadInputError, RoadsegError
+from roadseg.inference.gsd import AUTO, GsdPlan, plan_gsd
 from roadseg.inference.options import OutputOptions, PredictOptions, provenance_settings
+from roadseg.inference.resample import resample_rows
 from roadseg.inference.sliding import DEFAULT_CALL_SIZE, ArraySource, SlidingStats, WindowSource, predict_rows
 from roadseg.inference.tta import Predictor
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
 from roadseg.io.grid import RasterGrid
+from roadseg.io.inputs import Input, as_input
 from roadseg.io.raster_open import VERSION_TAG, WEIGHTS_TAG, written_by_roadseg
 from roadseg.io.raster_read import ImageScaling, RasterSource, io_env
 from roadseg.io.raster_write import (
@@ -82,7 +86,7 @@ def predict_array(model, image: np.ndarray, options: PredictOptions | None = Non
         fourth channel is ignored.
     options : PredictOptions, optional
         Window, overlap, blending, TTA and batch size (``threshold`` is not used: this returns
-        probabilities).
+        probabilities; nor is ``gsd``: an array has no georeferencing, so it is predicted as it is).
     valid : (H, W) bool array, optional
         False marks nodata: never road, NaN in the result; windows entirely nodata are not run.
 
@@ -118,7 +122,7 @@ class OutputPaths:
         return [path for path in (self.mask, self.prob, self.preview) if path is not None]
 
 
-def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> OutputPaths:
+def output_paths(path: Input | str, out_dir: Path | str, output: OutputOptions | None = None) -> OutputPaths:
     """``<stem>_mask.tif``/``<stem>_prob.tif``; for JPG/PNG ``<id>_mask.png`` (``104_sat.jpg`` -> ``104``);
     with ``output.preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
 
@@ -126,7 +130,7 @@ def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | 
     '104_mask.png'
     """
     output = output or OutputOptions()
-    path, out_dir = Path(path), Path(out_dir)
+    path, out_dir = as_input(path), Path(out_dir)  # a URL or STAC item is named by its stem, too
     stem = path.stem
     png = path.suffix.lower() in PLAIN_SUFFIXES
     if png:
@@ -136,7 +140,7 @@ def output_paths(path: Path | str, out_dir: Path | str, output: OutputOptions | 
                        preview=out_dir / f"{stem}_preview.png" if output.preview else None)
 
 
-def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
+def pending_outputs(path: Input | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
     """The outputs of ``path`` that a run would write (all with ``output.overwrite``, else the missing ones).
 
     An output in the way that roadseg did not write (no ``ROADSEG_VERSION`` tag: the ground-truth
@@ -148,7 +152,7 @@ def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions
     for target in targets.wanted():
         if target.exists() and not written_by_roadseg(target):
             raise BadInputError(f"{target}: already exists and roadseg did not write it (no ROADSEG tags), so it "
-                                f"is neither skipped nor replaced; predict {Path(path).name} into another folder")
+                                f"is neither skipped nor replaced; predict {as_input(path).name} into another folder")
     wanted = targets.wanted()
     return wanted if output.overwrite else [target for target in wanted if not target.exists()]
 
@@ -157,7 +161,7 @@ def pending_outputs(path: Path | str, out_dir: Path | str, output: OutputOptions
 class FileResult:
     """What :func:`predict_file` did for one input."""
 
-    input: Path
+    input: Input
     outputs: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     height: int = 0
@@ -168,7 +172,7 @@ class FileResult:
     preview: Path | None = None  # the quick-look PNG, with ``preview``
 
 
-def predict_file(model, path: Path | str, out_dir: Path | str, options: PredictOptions | None = None,
+def predict_file(model, path: Input | str, out_dir: Path | str, options: PredictOptions | None = None,
                  scaling: ImageScaling | None = None, output: OutputOptions | None = None, *,
                  progress: Progress | None = None) -> FileResult:
     """Predict one raster window by window and write its mask (and probability map) beside each other.
@@ -184,7 +188,7 @@ def predict_file(model, path: Path | str, out_dir: Path | str, options: PredictO
     options, scaling, output = options or PredictOptions(), scaling or ImageScaling(), output or OutputOptions()
     check_settings(model, options)
     started = time.perf_counter()
-    path = Path(path)
+    path = as_input(path)
     targets = output_paths(path, out_dir, output)
     todo = pending_outputs(path, out_dir, output)
     result = FileResult(path, skipped=[p for p in targets.wanted() if p not in todo], preview=targets.preview)
@@ -217,18 +221,45 @@ def _predict_into(model, path: Path, targets: OutputPaths, predicted: list[Path]
     stats = _RunStats()
     with io_env(), RasterSource(path, scaling) as raster:
         stats.height, stats.width = raster.height, raster.width
-        source: WindowSource = raster
         grid = RasterGrid(raster.height, raster.width)
-        if raster.is_plain_image:  # small and slow to seek in: decode once
-            source = ArraySource(*raster.read_all())
-        elif raster.crs is not None or not raster.transform.is_identity:
+        if not raster.is_plain_image and (raster.crs is not None or not raster.transform.is_identity):
             grid = RasterGrid(raster.height, raster.width, raster.crs, raster.transform)
-        total = window_grid(raster.height, raster.width, options.window, options.overlap).count
+        plan = gsd_plan(model, options, raster)
+        source = _network_source(raster, plan)
+        total = window_grid(source.height, source.width, options.window, options.overlap).count
         step = None if progress is None else (lambda count: progress(count, total))
         rows = predict_rows(source, predictor, convention.to_network, options, stats=stats, progress=step)
+        if plan.resampled:  # back onto the input's grid, its own nodata mask deciding what is valid
+            rows = resample_rows(rows, plan.shape, (raster.height, raster.width), raster.read_validity)
         _write_outputs(rows, targets, predicted, grid, output, threshold=options.threshold,
-                       tags=_provenance(model, options))
+                       tags={**_provenance(model, options), **plan.tags()})
     return stats
+
+
+def gsd_plan(model, options: PredictOptions, raster: RasterSource) -> GsdPlan:
+    """At which GSD the network sees ``raster`` (see :func:`roadseg.inference.gsd.plan_gsd`).
+
+    A georeferenced input has its GSD; a JPG/PNG or a raster without a CRS has none unless the options
+    give ``input_gsd``. The weights' GSD is ``model.gsd`` (None for a bare predictor callable, whose
+    ``auto`` is ``native``); weights that record none leave ``auto`` at ``native`` with a warning naming
+    the fix.
+    """
+    weights_gsd = getattr(model, "gsd", None)
+    plan = plan_gsd(options.gsd, raster.gsd, weights_gsd, (raster.height, raster.width))
+    if (weights_gsd is None and options.gsd.gsd == AUTO and plan.input_gsd is not None
+            and hasattr(model, "forward")):
+        label = getattr(model, "weights_label", "the model")
+        warnings.warn(f"{raster.path}: {label} records no training GSD, so the network sees this "
+                      f"{plan.input_gsd:.3g} m input as it is; give `gsd` METRES (the resolution the weights "
+                      "were trained at) to resample it", stacklevel=3)
+    return plan
+
+
+def _network_source(raster: RasterSource, plan: GsdPlan) -> WindowSource:
+    """What the sliding windows read: the raster, or its resampled view; a JPG/PNG is decoded once (small,
+    and slow to seek in)."""
+    view = raster if plan.shape is None else raster.resampled(plan.shape)
+    return ArraySource(*view.read_all()) if raster.is_plain_image else view
 
 
 def _provenance(model, options: PredictOptions) -> dict[str, str]:
@@ -332,7 +363,7 @@ def check_settings(model, options: PredictOptions) -> None:
         check_network_window(options.window)
 
 
-def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, options: PredictOptions | None = None,
+def predict_files(model, paths: Iterable[Input | str], out_dir: Path | str, options: PredictOptions | None = None,
                   scaling: ImageScaling | None = None, output: OutputOptions | None = None, *,
                   on_file: Callable[[Path, FileResult | None, str | None], None] | None = None,
                   progress: Progress | None = None) -> BatchResult:
@@ -346,7 +377,7 @@ def predict_files(model, paths: Iterable[Path | str], out_dir: Path | str, optio
     batch = BatchResult()
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
     for path in paths:
-        path = Path(path)
+        path = as_input(path)
         try:
             _claim_outputs(path, out_dir, claimed, output)
             result = predict_file(model, path, out_dir, options, scaling, output, progress=progress)

@@ -34,12 +34,22 @@ MASK = "mask"
 _FILTERS_LOCK = threading.Lock()
 
 
-def open_raster(path: str | Path, hint: str = ""):
-    """``rasterio.open(path)`` for reading; :class:`BadInputError` naming the file when it fails."""
+def _open_quietly(name: str | Path):
+    with _FILTERS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(name)
+
+
+def open_raster(path, hint: str = ""):
+    """``rasterio.open(path)`` for reading; :class:`BadInputError` naming the file when it fails.
+
+    ``path`` may also be a remote input (:class:`~roadseg.io.remote.RemoteRaster`, a STAC item of
+    :mod:`roadseg.io.stac`): it opens itself, retrying transient network failures.
+    """
+    if hasattr(path, "open_with"):
+        return path.open_with(_open_quietly)
     try:
-        with _FILTERS_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+        return _open_quietly(path)
     except RasterioError as error:
         raise BadInputError(f"{path}: not a readable raster ({error}){'; ' + hint if hint else ''}") from error
 
@@ -56,6 +66,9 @@ def reading(path: str | Path) -> Iterator[None]:
     except (RasterioError, CPLE_BaseError) as error:
         cause = error.__cause__ or error.__context__
         reason = " ".join(str(cause if isinstance(cause, CPLE_BaseError) else error).split()).rstrip(".")
+        if hasattr(path, "scrub"):  # a URL: GDAL's reason may hold its query string (a signature), so unchained
+            raise BadInputError(f"{path}: reading failed ({path.scrub(reason)}); check the "
+                                "network and run again (finished outputs are skipped)") from None
         raise BadInputError(f"{path}: reading failed, the file may be truncated or corrupt ({reason})") from error
 
 

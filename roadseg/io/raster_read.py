@@ -21,8 +21,10 @@ from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.windows import Window
 
 from roadseg.errors import BadInputError, BadParameterError, parse_choice
+from roadseg.inference.gsd import raster_gsd
 from roadseg.inference.windows import reflect_indices
 from roadseg.io.raster_open import open_raster, reading
+from roadseg.io.remote import guard_logs, http_settings
 
 GDAL_CACHE_MB = 64
 """GDAL's block cache while predicting (its default is 5 % of RAM): a row of windows' tiles fits, and
@@ -111,10 +113,13 @@ def default_bands(colorinterp: tuple[ColorInterp, ...]) -> tuple[int, int, int]:
 
 
 def io_env() -> rasterio.Env:
-    """The GDAL settings for streaming reads and writes (a bounded block cache)."""
-    if "GDAL_CACHEMAX" in os.environ:
-        return rasterio.Env()
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
+    """The GDAL settings for streaming reads and writes (a bounded block cache), and for reading URLs
+    (retries, timeouts: :data:`roadseg.io.remote.HTTP_SETTINGS`; settings in the environment win)."""
+    guard_logs()
+    settings = http_settings()
+    if "GDAL_CACHEMAX" not in os.environ:
+        settings["GDAL_CACHEMAX"] = GDAL_CACHE_MB * 1024 * 1024
+    return rasterio.Env(**settings)
 
 
 def _check_png_complete(path: Path) -> None:
@@ -139,12 +144,12 @@ class RasterSource:
     """
 
     def __init__(self, path: Path | str, scaling: ImageScaling | None = None) -> None:
-        self.path = Path(path)
-        if self.path.is_file() and self.path.stat().st_size == 0:
+        self.path = path if hasattr(path, "open_with") else Path(path)  # a URL or STAC item stays one
+        if isinstance(self.path, Path) and self.path.is_file() and self.path.stat().st_size == 0:
             raise BadInputError(f"{self.path}: the file is empty (0 bytes); remove it or re-export it")
         self._dataset = open_raster(self.path, "give a GeoTIFF, JPEG or PNG image")
         try:
-            if self.driver == "PNG":
+            if self.driver == "PNG" and isinstance(self.path, Path):
                 _check_png_complete(self.path)
             self._setup(scaling or ImageScaling())
         except BaseException:
@@ -188,6 +193,12 @@ class RasterSource:
     def is_plain_image(self) -> bool:
         """JPEG or PNG: no georeferencing is carried over to outputs."""
         return self.driver in PLAIN_IMAGE_DRIVERS
+
+    @property
+    def gsd(self) -> float | None:
+        """Metres per pixel from the georeferencing (:func:`roadseg.inference.gsd.raster_gsd`); None for a
+        JPG/PNG (whose georeferencing roadseg never uses) or a raster without a CRS."""
+        return None if self.is_plain_image else raster_gsd(self.crs, self.transform, self.height, self.width)
 
     @property
     def has_mask(self) -> bool:
@@ -246,16 +257,51 @@ class RasterSource:
 
     def read_region(self, y: int, x: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`read_window` for any rectangle; only the pixels it needs are read from the file."""
-        rows = reflect_indices(y, height, self.height)
-        cols = reflect_indices(x, width, self.width)
-        row0, col0 = int(rows.min()), int(cols.min())
-        window = Window(col0, row0, int(cols.max()) - col0 + 1, int(rows.max()) - row0 + 1)
+        return self._read_grid(y, x, (height, width), None)
+
+    def resampled(self, shape: tuple[int, int]) -> ResampledView:
+        """The raster as seen on a ``shape`` (H, W) grid over the same footprint (another GSD)."""
+        return ResampledView(self, shape)
+
+    def read_validity(self, row: int, height: int) -> np.ndarray:
+        """``(height, W)`` validity of rows ``[row, row + height)`` at the raster's own resolution."""
+        valid = np.ones((height, self.width), bool)
+        window = Window(0, row, self.width, height)
         with reading(self.path):
-            block = self._dataset.read(self._unique, window=window)
-            masks = self._dataset.read_masks(self._unique, window=window) if self._has_mask else None
+            if self._has_mask:
+                valid &= (self._dataset.read_masks(self._unique, window=window) > 0).any(axis=0)
+            if np.issubdtype(self.dtype, np.floating):
+                valid &= np.isfinite(self._dataset.read(self._unique, window=window)).all(axis=0)
+        return valid
+
+    def _read_grid(self, y: int, x: int, size: tuple[int, int], grid: tuple[int, int] | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """A reflect-padded ``size`` (h, w) region at ``(y, x)`` of the raster on ``grid`` (None: its own
+        pixels). On another grid, GDAL resamples the file's pixels inside the region's footprint (a
+        fractional window read into ``out_shape``): area average when shrinking, bilinear when enlarging;
+        nodata pixels take no part in either, and a pixel is valid where any valid pixel reaches it."""
+        grid_height, grid_width = grid or (self.height, self.width)
+        rows = reflect_indices(y, size[0], grid_height)
+        cols = reflect_indices(x, size[1], grid_width)
+        row0, col0 = int(rows.min()), int(cols.min())
+        count = (int(rows.max()) - row0 + 1, int(cols.max()) - col0 + 1)
+        extra = {}
+        if grid is None:
+            window = Window(col0, row0, count[1], count[0])
+        else:
+            scale_y, scale_x = self.height / grid_height, self.width / grid_width
+            window = Window(col0 * scale_x, row0 * scale_y, min(count[1] * scale_x, self.width - col0 * scale_x),
+                            min(count[0] * scale_y, self.height - row0 * scale_y))
+            shrinking = grid_height * grid_width < self.height * self.width
+            extra = dict(resampling=Resampling.average if shrinking else Resampling.bilinear)
+        with reading(self.path):
+            shape = (len(self._unique), *count)
+            block = self._dataset.read(self._unique, window=window, out_shape=shape, **extra)
+            masks = (self._dataset.read_masks(self._unique, window=window, out_shape=shape, **extra)
+                     if self._has_mask else None)
         index = np.ix_(rows - row0, cols - col0)
         chw = self.scaling.apply(block[self._order][(slice(None), *index)])
-        valid = np.ones((height, width), bool) if masks is None else (masks > 0).any(axis=0)[index]
+        valid = np.ones(size, bool) if masks is None else (masks > 0).any(axis=0)[index]
         if np.issubdtype(block.dtype, np.floating):
             valid &= np.isfinite(block[self._order][(slice(None), *index)]).all(axis=0)
         return np.ascontiguousarray(np.transpose(chw, (1, 2, 0))), valid
@@ -273,3 +319,25 @@ class RasterSource:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+class ResampledView:
+    """A :class:`RasterSource` on a virtual ``shape`` grid over its footprint: what the network sees when it
+    runs at another GSD than the file's. Windows are read from the file resampled, one at a time."""
+
+    def __init__(self, raster: RasterSource, shape: tuple[int, int]) -> None:
+        if shape[0] < 1 or shape[1] < 1:
+            raise ValueError(f"a virtual grid needs at least one pixel, got {shape}")
+        self.raster = raster
+        self.height, self.width = shape
+
+    def read_window(self, y: int, x: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(size, size, 3)`` float32 RGB in 0-255 and validity on the virtual grid, reflected past edges."""
+        return self.read_region(y, x, size, size)
+
+    def read_region(self, y: int, x: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.raster._read_grid(y, x, (height, width), (self.height, self.width))
+
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole virtual grid (for small images only)."""
+        return self.read_region(0, 0, self.height, self.width)

@@ -8,6 +8,7 @@ the input convention, which the zoo's loader ignores, so files move freely in bo
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from roadseg.model.host_memory import available_memory
 ARCH_KEY = "roadseg_arch"
 CONVENTION_KEY = "roadseg_convention"
 FORMAT_KEY = "roadseg_format"
+GSD_KEY = "roadseg_gsd"
 FORMAT_VERSION = 1
 
 #: Prefixes and names of training state that zoo and MindSpore optimizers save beside the network.
@@ -59,6 +61,16 @@ class CheckpointContents:
     def convention(self) -> InputConvention | None:
         text = self.metadata.get(CONVENTION_KEY)
         return InputConvention.from_json(text) if text else None
+
+    @property
+    def gsd(self) -> float | None:
+        """The recorded training GSD in metres per pixel; None when the checkpoint records none (the zoo's
+        files, runs on data without georeferencing) or records something unusable."""
+        try:
+            value = float(self.metadata.get(GSD_KEY, "nan"))
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and value > 0 else None
 
 
 def is_training_state(name: str) -> bool:
@@ -148,8 +160,12 @@ def inference_network(contents: CheckpointContents, arch: str, transposed_conv: 
 
 @uninterruptible
 def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputConvention,
-                    extra: Mapping[str, object] | None = None, overwrite: bool = True) -> Path:
+                    extra: Mapping[str, object] | None = None, overwrite: bool = True,
+                    gsd: float | None = None) -> Path:
     """Write the network's tensors under the zoo's names plus roadseg's metadata, atomically.
+
+    ``gsd``: the metres per pixel of the training imagery, recorded so that prediction can show inputs
+    to the network at that resolution (None: not known, nothing recorded).
 
     ``extra`` adds training state (names must satisfy :func:`is_training_state`, so loaders skip it):
     tensors or numbers become checkpoint tensors, strings (e.g. JSON) become string entries that
@@ -162,6 +178,8 @@ def save_checkpoint(network, path: Path | str, *, arch: str, convention: InputCo
         raise ValueError(f"checkpoint files must end in .ckpt (MindSpore adds it otherwise), got {path}")
     entries = [{"name": parameter.name, "data": parameter} for parameter in network.get_parameters()]
     metadata = {ARCH_KEY: arch, CONVENTION_KEY: convention.to_json(), FORMAT_KEY: str(FORMAT_VERSION)}
+    if gsd is not None:
+        metadata[GSD_KEY] = repr(float(gsd))
     for name, value in (extra or {}).items():
         if not is_training_state(name):
             raise ValueError(f"extra checkpoint entry {name!r} would be read as a network tensor")

@@ -62,6 +62,8 @@ class RoadModel:
     engine: str = "mindspore"
     runner: Callable[[np.ndarray], np.ndarray] | None = None
     threads: int = 1
+    gsd: float | None = None
+    """Metres per pixel of the imagery the weights were trained on (None: not recorded)."""
 
     def __post_init__(self) -> None:
         if self.runner is None:
@@ -135,15 +137,19 @@ class ChosenWeights:
     arch: str
     convention: InputConvention
     label: str
+    gsd: float | None = None
 
 
 def choose_weights(weights: str | Path, arch: str | None, *, allow_download: bool = True,
                    progress: ProgressCallback | None = None) -> ChosenWeights:
     """Read weights; the architecture is ``arch``, else the registry's, the checkpoint's, or dlinknet34.
 
-    The input convention comes from the registry for known weights, else the checkpoint, else the zoo's.
+    The input convention comes from the registry for known weights, else the checkpoint, else the zoo's;
+    the training GSD from the registry (a known name, or a file under its published name), else the
+    checkpoint's record, else None (unknown).
     """
     from roadseg.model.checkpoint import read_checkpoint
+    from roadseg.model.registry import entry_for_file
     from roadseg.model.weights import resolve_weights
 
     resolved = resolve_weights(weights, allow_download=allow_download, progress=progress)
@@ -156,7 +162,9 @@ def choose_weights(weights: str | Path, arch: str | None, *, allow_download: boo
     if convention is None:
         logger.info("%s records no input convention; using the zoo's (BGR, x/255*3.2-1.6)", resolved.path)
         convention = ZOO_CONVENTION
-    return ChosenWeights(contents, chosen_arch, convention, resolved.label)
+    entry = resolved.entry or entry_for_file(resolved.path)
+    gsd = (entry.gsd if entry else None) or contents.gsd
+    return ChosenWeights(contents, chosen_arch, convention, resolved.label, gsd)
 
 
 def resolve_engine(engine: str, device: str) -> str:
@@ -195,7 +203,8 @@ def load_model(weights: str | Path = DEFAULT_WEIGHTS, arch: str | None = None, d
     runtime = runtime or ModelRuntime()
     threads = runtime.threads or usable_cpu_count()
     chosen = choose_weights(weights, arch, allow_download=allow_download, progress=progress)
-    described = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads)
+    described = dict(arch=chosen.arch, convention=chosen.convention, weights_label=chosen.label, threads=threads,
+                     gsd=chosen.gsd)
     if resolve_engine(runtime.engine, device) == "onnxruntime":
         runner = _onnx_runner(chosen.contents, chosen.arch, threads, fall_back=runtime.engine == "auto")
         if runner is not None:

@@ -1,4 +1,4 @@
-"""Known weights: where to get them, their sha256, their architecture and input convention."""
+"""Known weights: where to get them, their sha256, their architecture, input convention and training GSD."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class KnownWeights:
     description: str
     license: str
     convention: InputConvention = field(default=ZOO_CONVENTION)
+    gsd: float | None = None
+    """Metres per pixel of the training imagery; prediction with ``gsd`` auto resamples inputs to it."""
 
 
 ZOO_DLINKNET34_FILENAME = (
@@ -37,10 +39,16 @@ REGISTRY: dict[str, KnownWeights] = {
         filename=ZOO_DLINKNET34_FILENAME,
         description="MindSpore model zoo D-LinkNet34 trained on DeepGlobe Road Extraction (MindSpore 1.7)",
         license="Apache-2.0",
+        gsd=0.5,  # DeepGlobe Road Extraction: DigitalGlobe imagery at 50 cm per pixel
     ),
 }
 
 DEFAULT_WEIGHTS = "dlinknet34-deepglobe"
+
+
+def entry_for_file(path: Path | str) -> KnownWeights | None:
+    """The entry whose published file name ``path`` has (a downloaded file passed as a path), or None."""
+    return next((entry for entry in REGISTRY.values() if entry.filename == Path(path).name), None)
 
 
 def cache_dir() -> Path:

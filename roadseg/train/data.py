@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -164,6 +165,33 @@ def check_pairs(scan: PairScan, threads: int = CHECK_THREADS) -> PairScan:
             else:
                 checked.problems.append(problem)
     return checked
+
+
+def training_gsd(pairs: Sequence[TrainPair], given: float | None = None) -> float | None:
+    """The GSD a run records in its checkpoints: the median metres per pixel of the georeferenced images
+    among ``pairs``, else ``given`` (images without georeferencing: JPG/PNG), else None (unknown).
+
+    A ``given`` GSD that the georeferencing contradicts (by more than the 10 % prediction tolerates) is
+    overruled by it, with a warning.
+    """
+    from roadseg.inference.gsd import differs, raster_gsd
+    from roadseg.io.raster_open import open_raster
+
+    found = []
+    for pair in pairs:
+        if pair.image.suffix.lower() not in GEOTIFF_SUFFIXES:
+            continue  # plain images carry no georeferencing roadseg uses
+        with open_raster(pair.image) as dataset:
+            gsd = raster_gsd(dataset.crs, dataset.transform, dataset.height, dataset.width)
+        if gsd is not None:
+            found.append(gsd)
+    if not found:
+        return given
+    median = float(np.median(found))
+    if given is not None and differs(given, median):
+        warnings.warn(f"`gsd` {given:g} m disagrees with the {median:.3g} m median of the training images' "
+                      "georeferencing; recording their median", stacklevel=2)
+    return median
 
 
 def split_validation(pairs: Sequence[TrainPair], fraction: float, seed: int

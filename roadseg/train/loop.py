@@ -75,6 +75,9 @@ class TrainConfig:
     workers: int = 2
     skip_bad: bool = False
     steps_per_epoch: int | None = None
+    gsd: float | None = None
+    """Metres per pixel of the training images, recorded in the checkpoints when they carry no
+    georeferencing (JPG/PNG); georeferenced images record the median of their own."""
 
     def __post_init__(self) -> None:
         for name, kind in typing.get_type_hints(TrainConfig).items():
@@ -96,6 +99,8 @@ class TrainConfig:
             raise BadParameterError("device_id", f"must be 0 or more, got {self.device_id}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise BadParameterError("lr", f"must be a positive number, got {self.lr}")
+        if self.gsd is not None and not (math.isfinite(self.gsd) and self.gsd > 0):
+            raise BadParameterError("gsd", f"must be a positive number of metres per pixel, got {self.gsd}")
         if not 0.0 <= self.val_split < 1.0:
             raise BadParameterError("val_split", f"must be in [0, 1), got {self.val_split}")
         if self.crop is not None and (self.crop < 32 or self.crop % 32):
@@ -350,6 +355,7 @@ class _Loop:
         from roadseg.model.devices import configure_mindspore
         from roadseg.model.mindspore_runtime import ms
         from roadseg.model.network import build_network
+        from roadseg.train.data import training_gsd
 
         self.config, self.overwrite, self.resuming = config, overwrite, resume
         self.run_dir = Path(config.output)
@@ -357,6 +363,7 @@ class _Loop:
         if not resume:
             self._check_run_dir()  # before the data check: refusing costs nothing
         self.data = gather_data(config)  # every data problem is reported before MindSpore starts
+        self.gsd = training_gsd(self.data.train, config.gsd)
         device_id = int(os.environ.get("DEVICE_ID", config.device_id))
         self.device = configure_mindspore(config.device, device_id)
         self.rank, self.size = _distributed()
@@ -513,14 +520,14 @@ class _Loop:
         for name, array in (self.best or {}).items():
             extra[BEST_PREFIX + name] = array
         save_checkpoint(self.network, self.run_dir / LAST_NAME, arch=self.config.arch,
-                        convention=self.convention, extra=extra, overwrite=True)
+                        convention=self.convention, extra=extra, overwrite=True, gsd=self.gsd)
 
     def save_best(self) -> None:
         from roadseg.model.checkpoint import save_checkpoint
 
         if self.writer:
             save_checkpoint(self.network, self.run_dir / BEST_NAME, arch=self.config.arch,
-                            convention=self.convention, overwrite=True)
+                            convention=self.convention, overwrite=True, gsd=self.gsd)
 
     def append_metrics(self, record: EpochRecord) -> None:
         if not self.writer:

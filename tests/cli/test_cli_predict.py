@@ -307,3 +307,49 @@ def test_predicting_into_the_data_folder_never_touches_its_ground_truth(tmp_path
     assert len(refused) == len(truth) == 4
     assert {path.name: path.read_bytes() for path in data.glob("*_mask.png")} == truth
     assert stand_in == []  # nothing to predict: the model was never loaded
+
+
+class TestGsd:
+    """--gsd and --input-gsd reach the library; outputs keep the input's grid and record the GSD used."""
+
+    def _tags(self, path):
+        with rasterio.open(path) as dataset:
+            return dataset.tags(), dataset.transform, dataset.shape
+
+    def test_metres_resample_and_outputs_keep_the_grid(self, tmp_path, stand_in):
+        from tests.helpers_predict import TRANSFORM
+
+        write_raster(tmp_path / "a.tif", random_rgb(40, 50))  # 2 m pixels
+        result = run(tmp_path / "a.tif", "-o", tmp_path / "out", "--gsd", "4", "--window", "32", "--tta", "none",
+                     "--json")
+        assert result.exception is None, result.output
+        assert json.loads(result.stdout)["windows_run"] == 1  # 20x25 virtual pixels: one window
+        tags, transform, shape = self._tags(tmp_path / "out" / "a_mask.tif")
+        assert transform == TRANSFORM and shape == (40, 50)
+        assert (tags["ROADSEG_GSD"], tags["ROADSEG_INPUT_GSD"], tags["ROADSEG_NETWORK_GSD"]) == ("4", "2", "4")
+
+    def test_input_gsd_overrides_the_georeferencing(self, tmp_path, stand_in):
+        write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+        result = run(tmp_path / "a.tif", "-o", tmp_path / "out", "--gsd", "native", "--input-gsd", "0.25",
+                     "--window", "32", "--quiet")
+        assert result.exception is None, result.output
+        tags, _, _ = self._tags(tmp_path / "out" / "a_mask.tif")
+        assert (tags["ROADSEG_GSD"], tags["ROADSEG_INPUT_GSD"], tags["ROADSEG_NETWORK_GSD"]) == \
+            ("native", "0.25", "0.25")
+
+    def test_weights_without_a_gsd_warn_once_per_input(self, tmp_path, stand_in):
+        write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+        result = run(tmp_path / "a.tif", "-o", tmp_path / "out", "--window", "32", "--quiet")
+        assert result.exception is None, result.output
+        assert result.output.count("records no training GSD") == 1
+        assert "--gsd METRES" in result.output and "`gsd`" not in result.output  # the flag, as typed
+
+    @pytest.mark.parametrize(("args", "message"), [
+        (["--gsd", "fast"], "must be auto, native or metres per pixel"),
+        (["--gsd", "-1"], "must be auto, native or metres per pixel"),
+        (["--input-gsd", "0"], "--input-gsd"),
+    ])
+    def test_bad_values_exit_2(self, tmp_path, args, message):
+        result = run(tmp_path, "-o", tmp_path / "out", *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output

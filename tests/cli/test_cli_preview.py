@@ -159,3 +159,20 @@ def test_huge_float_nodata_gives_no_raw_overflow_warning(tmp_path, dtype, nodata
     assert (result.width, result.height) == (40, 30)
     cli_result = run(image, "-o", tmp_path / "g.png")
     assert cli_result.exit_code == 0 and cli_result.stderr == ""
+
+
+def test_gsd_shows_the_image_as_the_network_sees_it(tmp_path):
+    from affine import Affine
+
+    image = write_raster(tmp_path / "fine.tif", random_rgb(200, 100), transform=Affine(0.25, 0, 0, 0, -0.25, 0))
+    result = run(image, "-o", tmp_path / "auto.png", "--json")
+    assert result.exception is None, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["height"], summary["width"]) == (100, 50)  # 0.25 m seen at the weights' 0.5 m
+    assert summary["gsd"] == {"gsd": "auto", "input_gsd": "0.25", "weights_gsd": "0.5", "network_gsd": "0.5"}
+    result = run(image, "-o", tmp_path / "native.png", "--gsd", "native")
+    assert result.exception is None, result.output
+    assert result.stdout.startswith("wrote 100x200 preview of fine.tif to")
+    result = run(image, "-o", tmp_path / "one.png", "--gsd", "1")
+    assert "wrote 25x50 preview of fine.tif as the network sees it (1 m per pixel; the image has 0.25 m)" \
+        in result.stdout

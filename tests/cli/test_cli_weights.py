@@ -28,11 +28,13 @@ def test_info_json_lists_versions_devices_cache_and_weights(runner, tmp_path):
     assert facts["weights"][0]["name"] == "dlinknet34-deepglobe" and facts["weights"][0]["cached"] is False
 
 
-def test_weights_list_shows_name_arch_sha_and_cache_state(runner):
+def test_weights_list_shows_name_arch_gsd_sha_and_cache_state(runner):
     result = runner.invoke(cli, ["weights", "list"])
     assert result.exit_code == 0
-    assert "dlinknet34-deepglobe  dlinknet34  sha256 102594a59fdc3d53" in result.output
+    assert "dlinknet34-deepglobe  dlinknet34  trained at 0.5 m/pixel  sha256 102594a59fdc3d53" in result.output
     assert "not cached" in result.output
+    listed = json.loads(runner.invoke(cli, ["weights", "list", "--json"]).output)
+    assert listed[0]["gsd_m"] == 0.5
 
 
 def test_weights_download_unknown_name_is_a_usage_error(runner):

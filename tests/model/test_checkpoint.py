@@ -129,3 +129,24 @@ def test_a_checkpoint_larger_than_the_memory_left_is_refused_by_name(tmp_path, m
         read_checkpoint(tmp_path / "zoo.ckpt")
     message = str(caught.value)
     assert "zoo.ckpt" in message and "only 1 MiB is available" in message and "\n" not in message
+
+
+def test_training_gsd_is_recorded_and_read_back(tmp_path):
+    from roadseg.model.loaded import choose_weights
+
+    convention = InputConvention("RGB", 1 / 255, 0.0)
+    recorded = save_checkpoint(DLinkNet34(), tmp_path / "run.ckpt", arch="dlinknet34", convention=convention,
+                               gsd=0.3)
+    unknown = save_checkpoint(DLinkNet34(), tmp_path / "plain.ckpt", arch="dlinknet34", convention=convention)
+    assert read_checkpoint(recorded).gsd == 0.3 and choose_weights(recorded, None).gsd == 0.3
+    assert read_checkpoint(unknown).gsd is None and choose_weights(unknown, None).gsd is None
+
+
+def test_the_published_file_passed_as_a_path_has_the_registry_gsd(tmp_path):
+    from roadseg.model.loaded import choose_weights
+    from roadseg.model.registry import REGISTRY, ZOO_DLINKNET34_FILENAME
+
+    write_zoo_checkpoint(tmp_path / ZOO_DLINKNET34_FILENAME)
+    write_zoo_checkpoint(tmp_path / "renamed.ckpt")
+    assert choose_weights(tmp_path / ZOO_DLINKNET34_FILENAME, None).gsd == REGISTRY["dlinknet34-deepglobe"].gsd == 0.5
+    assert choose_weights(tmp_path / "renamed.ckpt", None).gsd is None
