@@ -232,7 +232,8 @@ def _predict_options(**values) -> PredictOptions:
 
 
 def output_options(command):
-    """--save-prob, --prob-dtype, --cog, --preview and --overwrite, handed over as ``output: OutputOptions``."""
+    """--save-prob, --prob-dtype, --cog, --preview, --save-uncertainty and --overwrite, handed over as
+    ``output: OutputOptions``."""
     return apply((
         click.option("--save-prob", is_flag=True, help="Also write the probability map <stem>_prob.tif."),
         click.option("--prob-dtype", type=click.Choice(PROB_DTYPE_CHOICES), default="float32",
@@ -241,8 +242,12 @@ def output_options(command):
                                                  "overviews."),
         click.option("--preview", is_flag=True, help="Also write <stem>_preview.png: the image with its mask, "
                                                      "at most 2048 px (see `roadseg preview`)."),
+        click.option("--save-uncertainty", is_flag=True,
+                     help="Also write <stem>_uncertainty.tif: per pixel, the variance of the probabilities of "
+                          "the TTA views (needs --tta flip or d4); vectorize reports its mean along each road."),
         overwrite_opt,
-        gather("output", ("save_prob", "prob_dtype", "cog", "preview", "overwrite"), OutputOptions),
+        gather("output", ("save_prob", "prob_dtype", "cog", "preview", "overwrite", "save_uncertainty"),
+               OutputOptions),
     ), command)
 
 

@@ -27,7 +27,7 @@ from roadseg.interrupts import EXIT_STATUS, Terminated
 from roadseg.io.inputs import parse_shard
 from roadseg.io.raster_read import ImageScaling
 
-OUTPUT_STEM_SUFFIXES = ("_mask", "_prob", "_preview")
+OUTPUT_STEM_SUFFIXES = ("_mask", "_prob", "_uncertainty", "_preview")
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def predict(inputs: InputSelection, output_dir: Path, scaling: ImageScaling, opt
     if inputs.shard is not None:
         paths = select_shard(paths, *inputs.shard)
     check_writable(output_dir / "probe", overwrite=True)
-    check_settings(None, options)  # before the slow model load
+    check_settings(None, options, output)  # before the slow model load
     loaded = None  # a missing preview alone needs no model: it is drawn from the image and the mask
     if _needs_model(paths, output_dir, output):
         loaded = model.load()

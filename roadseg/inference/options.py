@@ -51,14 +51,16 @@ class PredictOptions:
 @dataclass(frozen=True)
 class OutputOptions:
     """Which outputs beside the mask (``save_prob``: the probability map, stored as ``prob_dtype``;
-    ``preview``: a quick-look PNG), whether GeoTIFFs are Cloud Optimized (``cog``), and whether outputs
-    that exist are replaced (``overwrite``) or left alone."""
+    ``save_uncertainty``: the variance of the TTA views' probabilities; ``preview``: a quick-look PNG),
+    whether GeoTIFFs are Cloud Optimized (``cog``), and whether outputs that exist are replaced
+    (``overwrite``) or left alone."""
 
     save_prob: bool = False
     prob_dtype: ProbDtype = ProbDtype.FLOAT32
     cog: bool = False
     preview: bool = False
     overwrite: bool = False
+    save_uncertainty: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prob_dtype", parse_choice(ProbDtype, self.prob_dtype, "prob_dtype"))

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from roadseg.errors import BadInputError, RoadsegError
+from roadseg.errors import BadInputError, BadParameterError, RoadsegError
 from roadseg.inference.gsd import AUTO, GsdPlan, plan_gsd
 from roadseg.inference.options import OutputOptions, PredictOptions, provenance_settings
 from roadseg.inference.resample import resample_rows
 from roadseg.inference.sliding import DEFAULT_CALL_SIZE, ArraySource, SlidingStats, WindowSource, predict_rows
-from roadseg.inference.tta import Predictor
+from roadseg.inference.tta import Predictor, tta_transforms
 from roadseg.inference.windows import window_grid
 from roadseg.io.atomic import atomic_output
 from roadseg.io.grid import RasterGrid
@@ -34,6 +34,7 @@ from roadseg.io.raster_write import (
     encode_prob,
     open_mask_writer,
     open_prob_writer,
+    open_uncertainty_writer,
 )
 from roadseg.model.convention import ZOO_CONVENTION, InputConvention, check_network_window
 from roadseg.model.loaded import RoadModel
@@ -111,20 +112,21 @@ def predict_array(model, image: np.ndarray, options: PredictOptions | None = Non
 @dataclass(frozen=True)
 class OutputPaths:
     """Where one input's outputs go; ``prob`` is None without ``save_prob``, ``preview`` without
-    ``preview``; ``png`` for plain images."""
+    ``preview``, ``uncertainty`` without ``save_uncertainty``; ``png`` for plain images."""
 
     mask: Path
     prob: Path | None
     png: bool
     preview: Path | None = None
+    uncertainty: Path | None = None
 
     def wanted(self) -> list[Path]:
-        return [path for path in (self.mask, self.prob, self.preview) if path is not None]
+        return [path for path in (self.mask, self.prob, self.uncertainty, self.preview) if path is not None]
 
 
 def output_paths(path: Input | str, out_dir: Path | str, output: OutputOptions | None = None) -> OutputPaths:
-    """``<stem>_mask.tif``/``<stem>_prob.tif``; for JPG/PNG ``<id>_mask.png`` (``104_sat.jpg`` -> ``104``);
-    with ``output.preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
+    """``<stem>_mask.tif``/``<stem>_prob.tif``/``<stem>_uncertainty.tif``; for JPG/PNG ``<id>_mask.png``
+    (``104_sat.jpg`` -> ``104``); with ``output.preview`` also ``<stem>_preview.png`` (``<id>_preview.png``).
 
     >>> output_paths("scenes/104_sat.jpg", "out", OutputOptions(save_prob=True)).mask.name
     '104_mask.png'
@@ -137,7 +139,8 @@ def output_paths(path: Input | str, out_dir: Path | str, output: OutputOptions |
         stem = stem[:-len("_sat")] if stem.endswith("_sat") and len(stem) > len("_sat") else stem
     return OutputPaths(out_dir / f"{stem}_mask.{'png' if png else 'tif'}",
                        out_dir / f"{stem}_prob.tif" if output.save_prob else None, png=png,
-                       preview=out_dir / f"{stem}_preview.png" if output.preview else None)
+                       preview=out_dir / f"{stem}_preview.png" if output.preview else None,
+                       uncertainty=out_dir / f"{stem}_uncertainty.tif" if output.save_uncertainty else None)
 
 
 def pending_outputs(path: Input | str, out_dir: Path | str, output: OutputOptions | None = None) -> list[Path]:
@@ -186,7 +189,7 @@ def predict_file(model, path: Input | str, out_dir: Path | str, options: Predict
     no model when only the preview is missing.
     """
     options, scaling, output = options or PredictOptions(), scaling or ImageScaling(), output or OutputOptions()
-    check_settings(model, options)
+    check_settings(model, options, output)
     started = time.perf_counter()
     path = as_input(path)
     targets = output_paths(path, out_dir, output)
@@ -228,7 +231,8 @@ def _predict_into(model, path: Path, targets: OutputPaths, predicted: list[Path]
         source = _network_source(raster, plan)
         total = window_grid(source.height, source.width, options.window, options.overlap).count
         step = None if progress is None else (lambda count: progress(count, total))
-        rows = predict_rows(source, predictor, convention.to_network, options, stats=stats, progress=step)
+        rows = predict_rows(source, predictor, convention.to_network, options, stats=stats, progress=step,
+                            spread=targets.uncertainty in predicted)
         if plan.resampled:  # back onto the input's grid, its own nodata mask deciding what is valid
             rows = resample_rows(rows, plan.shape, (raster.height, raster.width), raster.read_validity)
         _write_outputs(rows, targets, predicted, grid, output, threshold=options.threshold,
@@ -277,20 +281,13 @@ def _provenance(model, options: PredictOptions) -> dict[str, str]:
 def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: RasterGrid, output: OutputOptions, *,
                    threshold: float, tags: dict[str, str] | None = None) -> None:
     """Stream row blocks into the outputs in ``todo``, each under a temporary name until complete."""
-    with atomic_output(todo[0], output.overwrite) as first_temp, \
-            _maybe_atomic(todo[1] if len(todo) > 1 else None, output.overwrite) as second_temp:
-        temps = dict(zip(todo, (first_temp, second_temp)))
+    with contextlib.ExitStack() as stack:
+        temps = {target: stack.enter_context(atomic_output(target, output.overwrite)) for target in todo}
         writers = []
         try:
-            if targets.mask in temps:
-                mask_writer = open_mask_writer(temps[targets.mask], grid, png=targets.png, cog=output.cog,
-                                               tags=tags)
-                writers.append((mask_writer, lambda b: encode_mask(b.prob, b.valid, threshold,
-                                                                   png=targets.png)))
-            if targets.prob in temps:
-                prob_writer = open_prob_writer(temps[targets.prob], grid, output.prob_dtype,
-                                               cog=output.cog and not targets.png, tags=tags)
-                writers.append((prob_writer, lambda b: encode_prob(b.prob, b.valid, output.prob_dtype)))
+            for target, (open_writer, encode) in _encoders(targets, grid, output, threshold, tags).items():
+                if target in temps:
+                    writers.append((open_writer(temps[target]), encode))
             for block in rows:
                 for writer, encode in writers:
                     writer.write(block.row, encode(block))
@@ -302,9 +299,18 @@ def _write_outputs(rows, targets: OutputPaths, todo: list[Path], grid: RasterGri
             raise
 
 
-def _maybe_atomic(path: Path | None, overwrite: bool):
-    """The temporary path of an output that is wanted, or None (nothing to write) when it is not."""
-    return contextlib.nullcontext() if path is None else atomic_output(path, overwrite)
+def _encoders(targets: OutputPaths, grid: RasterGrid, output: OutputOptions, threshold: float,
+              tags: dict[str, str] | None) -> dict[Path | None, tuple[Callable, Callable]]:
+    """For each raster output: how to open its writer on a temporary path, and how to encode a row block."""
+    cog = output.cog and not targets.png
+    return {
+        targets.mask: (lambda temp: open_mask_writer(temp, grid, png=targets.png, cog=output.cog, tags=tags),
+                       lambda b: encode_mask(b.prob, b.valid, threshold, png=targets.png)),
+        targets.prob: (lambda temp: open_prob_writer(temp, grid, output.prob_dtype, cog=cog, tags=tags),
+                       lambda b: encode_prob(b.prob, b.valid, output.prob_dtype)),
+        targets.uncertainty: (lambda temp: open_uncertainty_writer(temp, grid, cog=cog, tags=tags),
+                              lambda b: encode_prob(b.variance, b.valid)),
+    }
 
 
 @dataclass
@@ -355,12 +361,16 @@ def _claim_outputs(path: Path, out_dir: Path | str, claimed: dict[Path, Path], o
         claimed[target] = path
 
 
-def check_settings(model, options: PredictOptions) -> None:
-    """Refuse a window the network cannot take, before the first file is read. ``model`` None means a
-    :class:`RoadModel` is still to be loaded (check before the slow load); a stand-in predictor takes
-    any window. (Everything else was checked when the options were made.)"""
+def check_settings(model, options: PredictOptions, output: OutputOptions | None = None) -> None:
+    """Refuse a window the network cannot take, and an uncertainty map without TTA views to differ, before
+    the first file is read. ``model`` None means a :class:`RoadModel` is still to be loaded (check before
+    the slow load); a stand-in predictor takes any window. (Everything else was checked when the options
+    were made.)"""
     if model is None or isinstance(model, RoadModel):
         check_network_window(options.window)
+    if output is not None and output.save_uncertainty and len(tta_transforms(options.tta)) == 1:
+        raise BadParameterError("save_uncertainty", "is the variance of the test-time augmentation's views, "
+                                f"and `tta` {options.tta.value} has one view; use `tta` d4 (8 views) or flip")
 
 
 def predict_files(model, paths: Iterable[Input | str], out_dir: Path | str, options: PredictOptions | None = None,
@@ -372,7 +382,7 @@ def predict_files(model, paths: Iterable[Input | str], out_dir: Path | str, opti
     ``on_file(path, result, reason)`` is called after each input (``reason`` set when it failed).
     """
     options, output = options or PredictOptions(), output or OutputOptions()
-    check_settings(model, options)
+    check_settings(model, options, output)
     started = time.perf_counter()
     batch = BatchResult()
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it

@@ -83,39 +83,45 @@ def resample_rows(blocks: Iterable[RowBlock], src_shape: tuple[int, int], dst_sh
     ``valid(row, count)`` gives the target grid's own validity of rows ``[row, row + count)`` (the input's
     nodata mask): a target pixel is valid where it says so, whatever the source; its probability is the
     weighted mean of the valid source pixels, 0 where none reaches it. Without ``valid``, a target pixel
-    is valid where some valid source pixel reaches it.
+    is valid where some valid source pixel reaches it. A block's ``variance`` is resampled the same way.
     """
     rows_w = axis_weights(src_shape[0], dst_shape[0])
     cols_t = axis_weights(src_shape[1], dst_shape[1]).T.tocsr()
     low, high = _support(rows_w)
-    band_top, band_sum, band_weight = 0, np.zeros((0, src_shape[1])), np.zeros((0, src_shape[1]))
+    band_top, band_weight = 0, np.zeros((0, src_shape[1]))
+    band_sums: list[np.ndarray] | None = None  # Σ of the probabilities, and of the variances when blocks have them
     done = 0
     for block in blocks:
         usable = block.valid & np.isfinite(block.prob)
-        band_sum = np.concatenate([band_sum, np.where(usable, block.prob, 0.0)])
+        values = [block.prob] + ([] if block.variance is None else [block.variance])
+        band_sums = [np.zeros((0, src_shape[1]))] * len(values) if band_sums is None else band_sums
+        band_sums = [np.concatenate([band, np.where(usable, value, 0.0)]) for band, value in zip(band_sums, values)]
         band_weight = np.concatenate([band_weight, usable.astype(np.float64)])
-        available = band_top + band_sum.shape[0]
+        available = band_top + band_weight.shape[0]
         end = done
         while end < dst_shape[0] and high[end] <= available:
             end += 1
         if end == done:
             continue
         part = rows_w[done:end, band_top:available]
-        total = np.asarray((part @ band_sum) @ cols_t)
-        weight = np.asarray((part @ band_weight) @ cols_t)
-        yield _finish(done, total, weight, valid)
+        totals = [np.asarray((part @ band) @ cols_t) for band in band_sums]
+        yield _finish(done, totals, np.asarray((part @ band_weight) @ cols_t), valid)
         done = end
         keep_from = int(low[done]) if done < dst_shape[0] else available
-        band_sum, band_weight = band_sum[keep_from - band_top:], band_weight[keep_from - band_top:]
+        band_sums = [band[keep_from - band_top:] for band in band_sums]
+        band_weight = band_weight[keep_from - band_top:]
         band_top = keep_from
     if done != dst_shape[0]:
         raise ValueError(f"the source rows ended before target row {done} of {dst_shape[0]} was complete")
 
 
-def _finish(row: int, total: np.ndarray, weight: np.ndarray, valid: Callable[[int, int], np.ndarray] | None
-            ) -> RowBlock:
+def _finish(row: int, totals: list[np.ndarray], weight: np.ndarray,
+            valid: Callable[[int, int], np.ndarray] | None) -> RowBlock:
     reached = weight > 1e-12
-    prob = np.zeros(total.shape, np.float32)
-    np.divide(total, weight, out=prob, where=reached, casting="unsafe")
-    mask = reached if valid is None else np.asarray(valid(row, total.shape[0]), bool)
-    return RowBlock(row, np.where(mask, prob, np.float32(np.nan)).astype(np.float32), mask)
+    mask = reached if valid is None else np.asarray(valid(row, weight.shape[0]), bool)
+    means = []
+    for total in totals:
+        mean = np.zeros(total.shape, np.float32)
+        np.divide(total, weight, out=mean, where=reached, casting="unsafe")
+        means.append(np.where(mask, mean, np.float32(np.nan)).astype(np.float32))
+    return RowBlock(row, means[0], mask, means[1] if len(means) > 1 else None)

@@ -19,7 +19,7 @@ import numpy as np
 
 from roadseg.inference.blending import RowBandAccumulator, importance_map
 from roadseg.inference.options import PredictOptions
-from roadseg.inference.tta import Predictor, tta_transforms, with_tta
+from roadseg.inference.tta import Predictor, tta_transforms, with_tta, with_tta_spread
 from roadseg.inference.windows import reflect_indices, window_grid
 
 DEFAULT_CALL_SIZE = 8
@@ -73,30 +73,34 @@ class SlidingStats:
 
 @dataclass(frozen=True)
 class RowBlock:
-    """Finished rows ``[row, row + len(prob))``: float32 probability (NaN where not valid) and validity."""
+    """Finished rows ``[row, row + len(prob))``: float32 probability (NaN where not valid) and validity;
+    with ``spread``, also the variance of the TTA views (blended as the probabilities are)."""
 
     row: int
     prob: np.ndarray
     valid: np.ndarray
+    variance: np.ndarray | None = None
 
 
 def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwork,
                  options: PredictOptions, *, stats: SlidingStats | None = None,
-                 progress: Callable[[int], None] | None = None) -> Iterator[RowBlock]:
+                 progress: Callable[[int], None] | None = None, spread: bool = False) -> Iterator[RowBlock]:
     """Predict ``source`` window by window and yield its rows, top to bottom, as soon as they are final.
 
     ``options.batch_size`` is how many network inputs (windows x TTA variants) one ``predictor`` call
     gets (default :data:`DEFAULT_CALL_SIZE`); a call always holds at least one window with all its
     variants. ``progress`` is called with the number of windows just finished; ``stats`` (if given) is
-    updated in place. ``options.threshold`` plays no part: rows carry probabilities.
+    updated in place. ``options.threshold`` plays no part: rows carry probabilities. With ``spread`` rows
+    also carry the per-pixel variance of the TTA views (``options.tta`` must have more than one).
     """
     stats = stats if stats is not None else SlidingStats()
     window = options.window
     grid = window_grid(source.height, source.width, window, options.overlap)
     weights = importance_map(window, options.blend)
-    wrapped = with_tta(predictor, options.tta)
+    wrapped = (with_tta_spread if spread else with_tta)(predictor, options.tta)
     per_call = max(1, (options.batch_size or DEFAULT_CALL_SIZE) // len(tta_transforms(options.tta)))
     band = RowBandAccumulator(source.width, min(window, source.height))
+    spread_band = RowBandAccumulator(source.width, min(window, source.height)) if spread else None
     for row_index, y in enumerate(grid.rows):
         height = grid.crop(y, source.height)
         for first in range(0, len(grid.cols), per_call):
@@ -115,14 +119,21 @@ def predict_rows(source: WindowSource, predictor: Predictor, to_network: ToNetwo
             if inputs:
                 probs = np.asarray(wrapped(np.stack(inputs)), dtype=np.float32)
                 stats.predictor_calls += 1
-                if probs.shape != (len(inputs), window, window):
+                if probs.shape != (len(inputs), *((2,) if spread else ()), window, window):
                     raise ValueError(f"the predictor returned shape {probs.shape} for "
                                      f"{len(inputs)} windows of {window}x{window}")
                 for prob, (x, width) in zip(probs, placed):
+                    if spread_band is not None:
+                        prob, variance = prob
+                        spread_band.add(y, x, variance[:height, :width], weights[:height, :width])
                     band.add(y, x, prob[:height, :width], weights[:height, :width])
                 stats.windows_run += len(inputs)
             if progress is not None:
                 progress(len(group))
         until = grid.rows[row_index + 1] if row_index + 1 < len(grid.rows) else source.height
         row, prob, valid = band.flush(until)
-        yield RowBlock(row, prob, valid)
+        variance = None
+        if spread_band is not None:
+            spread_band.mark_valid(row, 0, valid)
+            variance = spread_band.flush(until)[1]
+        yield RowBlock(row, prob, valid, variance)

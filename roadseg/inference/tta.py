@@ -83,16 +83,42 @@ def with_tta(predictor: Predictor, mode: TTA | str) -> Predictor:
         return predictor
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        count = batch.shape[0]
-        square = batch.shape[-1] == batch.shape[-2]
-        groups = [transforms] if square else [[t for t in transforms if t.rot90 == k] for k in (0, 1)]
-        groups = [group for group in groups if group]
-        total = np.zeros((count, *batch.shape[-2:]), np.float32)
-        for group in groups:
-            stacked = np.concatenate([np.ascontiguousarray(t.forward(batch)) for t in group])
-            outputs = np.asarray(predictor(stacked), dtype=np.float32)
-            for index, transform in enumerate(group):
-                total += transform.inverse(outputs[index * count:(index + 1) * count])
+        total, _ = _variant_sums(predictor, transforms, batch, squares=False)
         return total / np.float32(len(transforms))
 
     return predict
+
+
+def with_tta_spread(predictor: Predictor, mode: TTA | str) -> Predictor:
+    """Like :func:`with_tta`, but each input gives ``(2, h, w)``: the mean of the variants and their
+    variance (population, about that mean), per pixel. Where the views disagree the network is unsure
+    of the pixel, which a single probability of 0.5 cannot tell apart from agreed doubt."""
+    transforms = tta_transforms(mode)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        total, squares = _variant_sums(predictor, transforms, batch, squares=True)
+        mean = total / np.float32(len(transforms))
+        variance = np.maximum(squares / np.float32(len(transforms)) - mean * mean, np.float32(0.0))
+        return np.stack([mean, variance], axis=1)
+
+    return predict
+
+
+def _variant_sums(predictor: Predictor, transforms: tuple[Transform, ...], batch: np.ndarray, *, squares: bool
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Σp (and Σp² with ``squares``) over the variants of every input, mapped back: ``(N, h, w)`` each."""
+    count = batch.shape[0]
+    square = batch.shape[-1] == batch.shape[-2]
+    groups = [transforms] if square else [[t for t in transforms if t.rot90 == k] for k in (0, 1)]
+    groups = [group for group in groups if group]
+    total = np.zeros((count, *batch.shape[-2:]), np.float32)
+    total_sq = np.zeros_like(total) if squares else None
+    for group in groups:
+        stacked = np.concatenate([np.ascontiguousarray(t.forward(batch)) for t in group])
+        outputs = np.asarray(predictor(stacked), dtype=np.float32)
+        for index, transform in enumerate(group):
+            back = transform.inverse(outputs[index * count:(index + 1) * count])
+            total += back
+            if total_sq is not None:
+                total_sq += back * back
+    return total, total_sq

@@ -34,7 +34,15 @@ from rasterio.crs import CRS
 
 from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.grid import RasterGrid, grid_mismatch
-from roadseg.io.raster_open import CONTENT_TAG, MASK, WEIGHTS_TAG, open_raster, probability_scale, reading
+from roadseg.io.raster_open import (
+    CONTENT_TAG,
+    MASK,
+    UNCERTAINTY,
+    WEIGHTS_TAG,
+    open_raster,
+    probability_scale,
+    reading,
+)
 
 MaskFormat = Literal["auto", "predict", "binary"]
 MASK_FORMATS = ("auto", "predict", "binary")
@@ -235,6 +243,9 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
     """
     path = Path(path)
     with open_raster(path, "give a mask or probability map (GeoTIFF, PNG)") as src:
+        if src.tags().get(CONTENT_TAG) == UNCERTAINTY:
+            raise BadInputError(f"{path}: is predict's uncertainty map (the variance of its TTA views), not a "
+                                "mask or probabilities; give the _mask or _prob file beside it")
         if band > src.count:
             raise BadInputError(f"{path}: has {src.count} band(s), band {band} requested")
         with reading(path):

@@ -28,6 +28,7 @@ CONTENT_TAG = "ROADSEG_CONTENT"
 VERSION_TAG = "ROADSEG_VERSION"  # in every raster roadseg writes: how it knows its own outputs
 WEIGHTS_TAG = "ROADSEG_WEIGHTS"  # which weights predict used (see roadseg.inference.predict._provenance)
 PROBABILITY = "probability"
+UNCERTAINTY = "uncertainty"  # the variance of the TTA views (predict `save_uncertainty`): not a mask
 MASK = "mask"
 # warnings.catch_warnings swaps the process-wide filter list: two threads (the training data
 # pipeline's workers) entering and leaving it at once can restore each other's filters mid-open.

@@ -33,7 +33,7 @@ from rasterio.windows import Window
 
 from roadseg.errors import OutputError
 from roadseg.io.grid import RasterGrid
-from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY
+from roadseg.io.raster_open import CONTENT_TAG, MASK, PROBABILITY, UNCERTAINTY
 
 MASK_NODATA = 255
 PROB_NODATA_UINT8 = 255
@@ -94,6 +94,8 @@ PROB_ENCODINGS = {
     ProbDtype.FLOAT32: BandEncoding("float32", PROB_NODATA_FLOAT, PROBABILITY, 1.0, "average"),
     ProbDtype.UINT8: BandEncoding("uint8", PROB_NODATA_UINT8, PROBABILITY, 1.0 / 254.0, "average"),
 }
+UNCERTAINTY_ENCODING = BandEncoding("float32", PROB_NODATA_FLOAT, UNCERTAINTY, 1.0, "average")
+"""The variance of the TTA views' probabilities (0 to 0.25), NaN nodata."""
 
 
 def _profile(grid: RasterGrid, encoding: BandEncoding) -> dict:
@@ -263,3 +265,9 @@ def open_prob_writer(path: Path, grid: RasterGrid, dtype: ProbDtype | str = Prob
                      cog: bool = False, tags: dict[str, str] | None = None) -> GeoTiffRowWriter:
     """A writer for encoded probabilities (see :func:`encode_prob`)."""
     return GeoTiffRowWriter(path, grid, PROB_ENCODINGS[ProbDtype(dtype)], cog=cog, tags=tags)
+
+
+def open_uncertainty_writer(path: Path, grid: RasterGrid, *, cog: bool = False, tags: dict[str, str] | None = None
+                            ) -> GeoTiffRowWriter:
+    """A writer for the TTA views' variance, float32 with NaN nodata (encoded as :func:`encode_prob` does)."""
+    return GeoTiffRowWriter(path, grid, UNCERTAINTY_ENCODING, cog=cog, tags=tags)

@@ -116,6 +116,27 @@ class TestRuns:
         assert len(summary["skipped"]) == 4 and summary["outputs"] == [] and "model" not in summary
         assert len(stand_in) == 1
 
+    def test_uncertainty_beside_the_mask_skipped_when_done_and_never_an_input(self, tmp_path, stand_in):
+        write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+        result = run(tmp_path / "a.tif", "-o", tmp_path, "--window", "32", "--save-uncertainty", "--json")
+        assert result.exception is None, result.output
+        assert sorted(json.loads(result.stdout)["outputs"]) == [str(tmp_path / "a_mask.tif"),
+                                                               str(tmp_path / "a_uncertainty.tif")]
+        variance, _ = read_band(tmp_path / "a_uncertainty.tif")
+        assert variance.shape == (40, 40) and np.abs(variance).max() < 1e-6  # a pointwise model: views agree
+        result = run(tmp_path, "-o", tmp_path, "--window", "32", "--save-uncertainty", "--json")
+        summary = json.loads(result.stdout)
+        assert summary["outputs"] == [] and len(summary["skipped"]) == 2 and len(stand_in) == 1
+        assert sorted(summary["ignored"]) == [str(tmp_path / "a_mask.tif"), str(tmp_path / "a_uncertainty.tif")]
+
+    def test_uncertainty_without_tta_views_is_a_usage_error_before_the_model_loads(self, tmp_path, stand_in):
+        write_raster(tmp_path / "a.tif", random_rgb(40, 40))
+        result = run(tmp_path / "a.tif", "-o", tmp_path / "out", "--save-uncertainty", "--tta", "none")
+        assert result.exit_code == 2 and stand_in == []
+        assert result.output.strip().splitlines() == [
+            "Error: Invalid value for --save-uncertainty: is the variance of the test-time augmentation's views, "
+            "and --tta none has one view; use --tta d4 (8 views) or flip"]
+
     def test_shards_split_the_inputs(self, tmp_path, stand_in):
         (tmp_path / "in").mkdir()
         for index in range(5):
