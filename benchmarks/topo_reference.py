@@ -1,7 +1,7 @@
 """TOPO of roadseg against the public TOPO code of Sat2Graph / SAM-Road on one SpaceNet chip, and their speed.
 
 The case: SpaceNet's road centrelines of AOI_2_Vegas_img990 against OpenStreetMap's lines of the same
-chip, the two files in ``tests/metrics/data/topo/`` (from CosmiQ's apls repo), each scored as the truth
+chip (``tests/metrics/data/spacenet/``, from CosmiQ's apls repo), each scored as the truth
 against the other. The input is stored with the numbers: roadseg's metric graphs of the two files
 (``graph_from_geojson`` in one local CRS) as straight segments (:func:`roadseg.metrics.topo.road_segments`),
 in metres from the chip's top-left corner, rounded to millimetres. roadseg scores those
@@ -53,8 +53,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "metrics" / "data"
-TRUTH = DATA / "topo" / "AOI_2_Vegas_img990_spacenetroads.geojson"
-PROPOSAL = DATA / "topo" / "AOI_2_Vegas_img990_osm.geojson"
+TRUTH = DATA / "spacenet" / "spacenetroads" / "AOI_2_Vegas_img990.geojson"
+PROPOSAL = DATA / "spacenet" / "osm" / "AOI_2_Vegas_img990.geojson"
 REFERENCE_JSON = DATA / "topo_reference.json"
 
 DRIVER = r'''

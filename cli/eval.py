@@ -84,6 +84,7 @@ def _report_graphs(evaluation, report: Report) -> None:
         "proposal_control_points": result.proposal_onto_truth.control_points,
         "truth_paths": result.truth_onto_proposal.paths, "proposal_paths": result.proposal_onto_truth.paths,
         "vectorized": evaluation.vectorized, "spacing_m": spacing, "snap_m": snap,
+        "node_crossings": evaluation.node_crossings,
     }
     row = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
     if report.csv_path is not None:
@@ -105,7 +106,8 @@ def _report_graphs(evaluation, report: Report) -> None:
         click.echo(f"  {label}    {_fmt(direction.score)}  ({direction.paths} paths, "
                    f"{direction.snapped}/{direction.control_points} control points snapped)")
     click.echo(f"length truth / proposal  {result.truth_length_m:.1f} m / {result.proposal_length_m:.1f} m"
-               f"  (control points every {spacing:g} m, snap {snap:g} m)")
+               f"  (control points every {spacing:g} m, snap {snap:g} m"
+               f"{', lines joined where they cross' if evaluation.node_crossings else ''})")
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,11 @@ def _score_options(slack: float, error_maps: Path | None, image_dirs: tuple[str,
               help="APLS: control points every this many metres along the roads.")
 @click.option("--snap", type=click.FloatRange(min=0), default=4.0, show_default=True,
               help="APLS: snap control points onto the other graph within this many metres.")
-@gather("graph_scoring", ("spacing", "snap"), GraphScoring)
+@click.option("--node-crossings", "node_crossings", is_flag=True, default=False,
+              help="APLS: join lines wherever they cross, for line files drawn without junction vertices. "
+                   "By default they join only at shared vertices, as in SpaceNet: a crossing without one "
+                   "is an overpass.")
+@gather("graph_scoring", ("spacing", "snap", "node_crossings"), GraphScoring)
 @click.option("--predictions", "predictions_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="With DATA_DIR: keep the predicted masks here (reused when present) "
                                  "instead of in a temporary directory.")

@@ -2,17 +2,32 @@
 
 A road graph here is an undirected :class:`networkx.Graph` whose nodes carry ``x`` and ``y`` (metres
 in a local metric CRS) and whose edges carry ``length`` (metres) and optionally ``geometry`` (a shapely
-``LineString`` in the same metres). APLS as SpaceNet defines it (Van Etten et al., 2018):
+``LineString`` in the same metres). APLS as SpaceNet defines it (Van Etten et al., 2018), following the
+rules of CosmiQ's reference implementation (``apls`` 0.1.0):
 
-1. control points: every edge of the graph being scored is cut every ``spacing`` metres (50) and the
-   cuts become nodes, beside the junctions and ends;
-2. each control point is snapped onto the other graph, at the nearest point of its edges if that lies
+1. graph: lines join at the vertices they share, as in SpaceNet's labels; a line that crosses another
+   without a shared vertex is an overpass, not a junction (``node_crossings`` joins every crossing, for
+   line files drawn without junction vertices). Points where exactly two lines meet are merged away, so
+   nodes are junctions and ends. A loop or a second road between the same two junctions is cut to fit a
+   simple graph; those cut points are marked ``split`` and are never control points;
+2. control points: the nodes, plus points along every road by the reference's rule
+   (:func:`control_positions`): none on a road shorter than ``0.75 * spacing``, its midpoint up to
+   ``spacing`` (50 m), else ``ceil(length / spacing) - 1`` points evenly spaced, with no short stub;
+3. each control point is snapped onto the other graph, at the nearest point of its edges if that lies
    within ``snap`` metres (4), inserting a node there; a control point with nothing in reach is missing;
-3. for every pair of control points joined by a path, the cost is ``min(1, |L - L'| / L)``, ``L`` the
+4. for every pair of control points joined by a path, the cost is ``min(1, |L - L'| / L)``, ``L`` the
    shortest path in the graph scored and ``L'`` between the snapped points (1 when either is missing
    or they are not connected); the direction scores ``1 - mean(cost)``;
-4. this is done from the ground truth onto the proposal and back, and the two are combined by their
+5. this is done from the ground truth onto the proposal and back, and the two are combined by their
    harmonic mean.
+
+One deliberate difference: a line (or a segment) drawn twice counts once here. The reference means to
+drop such duplicates too, but its ``create_edge_linestrings`` flags a duplicate twice (it matches the
+seen geometry and its reverse) and so deletes both copies, losing the road. Smaller differences remain
+(the largest on the parity cases of tests/metrics/test_apls_parity.py is 0.0011): the reference keeps
+every vertex of a ring that touches no other road as a node, drops components whose paths are all under
+5 m, and measures in UTM; with its command line's ``allow_renaming`` a control point snapping within
+5 cm of another takes its node (roadseg keeps both, as ``make_graphs``' default does).
 
 Graphs built from GeoJSON (:func:`graph_from_geojson`) report their length measured on the WGS 84
 ellipsoid from longitude/latitude, so a graph's reported length never depends on the projection it is
@@ -21,6 +36,7 @@ scored in, or on the other file of the comparison.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -60,12 +76,18 @@ def _edge_line(graph: nx.Graph, u: Hashable, v: Hashable) -> LineString:
 
 
 class _GraphBuilder:
-    """Adds lines to a graph, merging end points that coincide and splitting loops and parallel edges."""
+    """Adds lines to a simple graph, merging end points that coincide.
+
+    A loop or a second road between the same two nodes does not fit a simple graph, so it is cut into
+    pieces; the cut points are nodes marked ``split`` (see :func:`_is_split`), which are not control
+    points. A line already in the graph (the same vertices, either way round) is not added twice.
+    """
 
     def __init__(self, graph: nx.Graph | None = None, tolerance: float = 1e-3) -> None:
         self.graph = graph if graph is not None else nx.Graph()
         self.tolerance = tolerance
         self._by_key: dict[tuple[int, int], Hashable] = {}
+        self._drawn: set[tuple] = set()
         self._next = 0
         for node, data in self.graph.nodes(data=True):
             self._by_key.setdefault(self._key(data["x"], data["y"]), node)
@@ -86,45 +108,89 @@ class _GraphBuilder:
             self._by_key[key] = node
         return node
 
+    def _add_pieces(self, line: LineString, u: Hashable, v: Hashable, cuts: list[float]) -> None:
+        """Add ``line`` from ``u`` to ``v`` cut at ``cuts`` (metres along it) by new nodes marked ``split``:
+        nodes of this line alone, which no other line joins, since no input vertex is there."""
+        ends = [u]
+        for position in cuts:
+            point = line.interpolate(position)
+            while self._next in self.graph:
+                self._next += 1
+            self.graph.add_node(self._next, x=point.x, y=point.y, split=True)
+            ends.append(self._next)
+        ends.append(v)
+        bounds = [0.0, *cuts, line.length]
+        for a, b, n1, n2 in zip(bounds[:-1], bounds[1:], ends[:-1], ends[1:]):
+            piece = substring(line, a, b)
+            self.graph.add_edge(n1, n2, length=float(piece.length), geometry=piece)
+
     def add_line(self, line: LineString) -> None:
         if line.is_empty or line.length <= _EPS:
             return
+        coords = tuple(line.coords)
+        key = min(coords, coords[::-1])
+        if key in self._drawn:
+            return  # the same road drawn twice counts once
+        self._drawn.add(key)
         u = self.node_at(*line.coords[0])
         v = self.node_at(*line.coords[-1])
         if u == v:  # a loop: three pieces keep the graph simple
-            third = line.length / 3
-            for piece in (substring(line, 0, third), substring(line, third, 2 * third),
-                          substring(line, 2 * third, line.length)):
-                self.add_line(piece)
+            self._add_pieces(line, u, v, [line.length / 3, 2 * line.length / 3])
         elif self.graph.has_edge(u, v):  # a parallel road: split it so both survive
-            half = line.length / 2
-            self.add_line(substring(line, 0, half))
-            self.add_line(substring(line, half, line.length))
+            self._add_pieces(line, u, v, [line.length / 2])
         else:
             self.graph.add_edge(u, v, length=float(line.length), geometry=line)
 
 
-def node_lines(lines: Iterable[LineString]) -> list[LineString]:
-    """Split lines where they cross or touch and merge them through points where exactly two meet.
+def _is_split(graph: nx.Graph, node: Hashable) -> bool:
+    """Whether ``node`` only cuts a loop or a parallel road to fit a simple graph: it is no control point."""
+    return bool(graph.nodes[node].get("split")) and graph.degree(node) == 2
 
-    A road drawn as several features becomes one piece between junctions.
+
+def _unique_segments(lines: list[LineString]) -> list[LineString]:
+    """The distinct segments of ``lines`` (a segment drawn twice, either way round, once)."""
+    ends = [np.stack([coords[:-1], coords[1:]], axis=1)
+            for coords in (shapely.get_coordinates(line) for line in lines) if len(coords) > 1]
+    segments = np.concatenate(ends)  # (n, 2 ends, 2)
+    segments = segments[np.any(segments[:, 0] != segments[:, 1], axis=1)]
+    flip = (segments[:, 0, 0] > segments[:, 1, 0]) | (
+        (segments[:, 0, 0] == segments[:, 1, 0]) & (segments[:, 0, 1] > segments[:, 1, 1]))
+    segments[flip] = segments[flip][:, ::-1]
+    unique = np.unique(segments.reshape(-1, 4), axis=0).reshape(-1, 2, 2)
+    return list(shapely.linestrings(unique))
+
+
+def node_lines(lines: Iterable[LineString], *, crossings: bool = False) -> list[LineString]:
+    """The roads between junctions: lines cut at junctions and merged through points where exactly two meet.
+
+    A junction is a vertex that lines share (SpaceNet's rule: a line crossing another without a shared
+    vertex is an overpass); with ``crossings``, every point where lines cross or touch is one. Parts drawn
+    twice count once. A road drawn as several features becomes one piece between junctions.
     """
     parts = [line for line in lines if not line.is_empty]
     if not parts:
         return []
-    merged = shapely.line_merge(shapely.unary_union(parts))
+    if crossings:
+        noded = shapely.unary_union(parts)
+    else:
+        segments = _unique_segments(parts)
+        if not segments:
+            return []
+        noded = shapely.MultiLineString(segments)
+    merged = shapely.line_merge(noded)
     return [piece for piece in getattr(merged, "geoms", [merged]) if isinstance(piece, LineString)]
 
 
 def graph_from_lines(lines: Iterable[LineString], *, tolerance: float = 1e-3,
-                     noded: bool = False) -> nx.Graph:
+                     noded: bool = False, node_crossings: bool = False) -> nx.Graph:
     """Build the road graph of metric lines: junctions and ends as nodes, the lines as edges.
 
-    Lines are noded first (:func:`node_lines`) unless ``noded`` says they already are. End points closer
-    than ``tolerance`` metres are one node.
+    Lines are noded first (:func:`node_lines`: at shared vertices, or also where they cross with
+    ``node_crossings``) unless ``noded`` says they already are. End points closer than ``tolerance``
+    metres are one node.
     """
     builder = _GraphBuilder(nx.Graph(), tolerance)
-    for piece in (list(lines) if noded else node_lines(lines)):
+    for piece in (list(lines) if noded else node_lines(lines, crossings=node_crossings)):
         builder.add_line(piece)
     return builder.graph
 
@@ -220,13 +286,15 @@ def _ground_length(coords: list[np.ndarray], src) -> float:
     return total
 
 
-def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | None = None) -> nx.Graph:
+def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | None = None,
+                       node_crossings: bool = False) -> nx.Graph:
     """Build a metric road graph from the LineStrings of a GeoJSON file or dict.
 
     Coordinates are read in the file's ``crs`` member (longitude/latitude WGS 84 when absent, as RFC
     7946 says) and projected to ``crs``, a metric CRS; by default :func:`local_metric_crs` of the data.
     Give both graphs of a comparison the same ``crs``. Other geometry types are skipped with a warning.
-    The graph's ``length_m`` (what :func:`graph_length` reports) is measured on the ellipsoid.
+    The graph's ``length_m`` (what :func:`graph_length` reports) is measured on the ellipsoid. Lines join
+    where they share a vertex; also where they cross with ``node_crossings`` (see :func:`node_lines`).
     """
     from rasterio.crs import CRS
     from rasterio.warp import transform
@@ -240,7 +308,8 @@ def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | Non
         raise BadParameterError("crs", f"must be a projected (metric) CRS, got {crs!r}")
     src = _crs_of(data, _where(source))
     projected: list[LineString] = []
-    lines = node_lines(lines)  # in the file's own coordinates, where junctions were drawn exactly
+    # noded in the file's own coordinates, where junctions were drawn exactly
+    lines = node_lines(lines, crossings=node_crossings)
     if lines:
         coords = [np.asarray(line.coords)[:, :2] for line in lines]
         stacked = np.concatenate(coords)
@@ -261,23 +330,81 @@ def graph_from_geojson(source: Mapping[str, Any] | Path | str, *, crs: str | Non
 # ---------------------------------------------------------------------------------------------------
 # control points and snapping
 
+def control_positions(length: float, spacing: float = CONTROL_SPACING_M) -> list[float]:
+    """Where the control points of an edge ``length`` metres long go, in metres from one end (SpaceNet's
+    rule, ``create_graph_midpoints``): none under ``0.75 * spacing``, the midpoint up to ``spacing``, else
+    ``ceil(length / spacing) - 1`` points evenly spaced, so that no piece is shorter than the others.
+
+    >>> control_positions(30), control_positions(50), control_positions(120)
+    ([], [25.0], [40.0, 80.0])
+    """
+    if length < 0.75 * spacing:
+        return []
+    if length <= spacing:
+        return [length / 2]
+    count = math.ceil(length / spacing)
+    return [length * i / count for i in range(1, count)]
+
+
+def _roads(graph: nx.Graph) -> list[tuple[list[Hashable], LineString]]:
+    """Each road of ``graph`` as its chain of nodes and its line: an edge, or the pieces a loop or a
+    parallel road was cut into, joined again through their split nodes."""
+    seen: set[frozenset] = set()
+    roads = []
+    for start in graph.nodes():
+        if _is_split(graph, start):
+            continue
+        for first in graph.neighbors(start):
+            if frozenset((start, first)) in seen:
+                continue
+            chain = [start, first]
+            while _is_split(graph, chain[-1]):
+                chain.append(next(n for n in graph.neighbors(chain[-1]) if n != chain[-2]))
+            seen.update(frozenset(pair) for pair in zip(chain[:-1], chain[1:]))
+            coords = [_edge_line(graph, a, b).coords for a, b in zip(chain[:-1], chain[1:])]
+            roads.append((chain, LineString([coords[0][0], *(p for part in coords for p in part[1:])])))
+    return roads
+
+
 def add_control_points(graph: nx.Graph, spacing: float = CONTROL_SPACING_M) -> nx.Graph:
-    """A copy of ``graph`` with a node every ``spacing`` metres along each edge (from its first end)."""
+    """A copy of ``graph`` with control points as nodes along each road, placed by
+    :func:`control_positions` (loops and parallel roads measured whole, their split nodes left out).
+
+    Each control point is a node of its own road: two roads that cross without a junction stay apart
+    even where their control points fall on the same spot.
+    """
     if spacing <= 0:
         raise ValueError(f"control-point spacing must be > 0 metres, got {spacing}")
     out = graph.copy()
-    builder = _GraphBuilder(out)
-    for u, v in list(graph.edges()):
-        line = _edge_line(graph, u, v)
-        length = line.length
-        cuts = np.arange(spacing, length - _EPS, spacing)
-        if cuts.size == 0:
+    fresh = itertools.count(max((node + 1 for node in graph if isinstance(node, int)), default=0))
+    for chain, line in _roads(graph):
+        positions = control_positions(line.length, spacing)
+        if not positions:
             continue
-        out.remove_edge(u, v)
-        bounds = [0.0, *cuts.tolist(), length]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            builder.add_line(substring(line, a, b))
+        out.remove_edges_from(zip(chain[:-1], chain[1:]))
+        out.remove_nodes_from(chain[1:-1])
+        ends = [chain[0]]
+        for position in positions:
+            point = line.interpolate(position)
+            ends.append(next(fresh))
+            out.add_node(ends[-1], x=point.x, y=point.y)
+        ends.append(chain[-1])
+        bounds = [0.0, *positions, line.length]
+        for a, b, u, v in zip(bounds[:-1], bounds[1:], ends[:-1], ends[1:]):
+            pieces = [(u, v, substring(line, a, b))]
+            if out.has_edge(u, v):  # the second half of a loop with one control point
+                middle = line.interpolate((a + b) / 2)
+                split = next(fresh)
+                out.add_node(split, x=middle.x, y=middle.y, split=True)
+                pieces = [(u, split, substring(line, a, (a + b) / 2)), (split, v, substring(line, (a + b) / 2, b))]
+            for n1, n2, piece in pieces:
+                out.add_edge(n1, n2, length=float(piece.length), geometry=piece)
     return out
+
+
+def control_nodes(graph: nx.Graph) -> list[Hashable]:
+    """The nodes of ``graph`` that are control points: all but the split nodes of loops and parallel roads."""
+    return [node for node in graph.nodes() if not _is_split(graph, node)]
 
 
 def snap_points(graph: nx.Graph, points: Mapping[Hashable, tuple[float, float]],
@@ -386,21 +513,22 @@ def _direction(source: nx.Graph, target: nx.Graph, spacing: float, snap: float) 
     from scipy.sparse.csgraph import dijkstra
 
     controlled = add_control_points(source, spacing)
-    nodes = list(controlled.nodes())
-    points = {node: (data["x"], data["y"]) for node, data in controlled.nodes(data=True)}
+    controls = control_nodes(controlled)
+    count = len(controls)  # the control points come first, the split nodes after them
+    nodes = controls + [node for node in controlled.nodes() if _is_split(controlled, node)]
+    points = {node: (controlled.nodes[node]["x"], controlled.nodes[node]["y"]) for node in controls}
     snapped_graph, mapping = snap_points(target, points, snap)
     target_nodes = list(snapped_graph.nodes())
     target_index = {node: i for i, node in enumerate(target_nodes)}
-    snapped_to = np.array([target_index[mapping[node]] if node in mapping else -1 for node in nodes], dtype=int)
+    snapped_to = np.array([target_index[mapping[node]] if node in mapping else -1 for node in controls], dtype=int)
     source_csr, target_csr = _csr(controlled, nodes), _csr(snapped_graph, target_nodes)
-    count = len(nodes)
     columns = np.arange(count)
     has_snap = snapped_to >= 0
     total_cost = 0.0
     paths = 0
     for start in range(0, count, _BLOCK_ROWS):
         rows = columns[start:start + _BLOCK_ROWS]
-        source_lengths = dijkstra(source_csr, directed=False, indices=rows)
+        source_lengths = dijkstra(source_csr, directed=False, indices=rows)[:, :count]
         pairs = (columns[None, :] > rows[:, None]) & np.isfinite(source_lengths) & (source_lengths > _EPS)
         target_lengths = np.full(source_lengths.shape, np.inf)
         row_has_snap = has_snap[rows]

@@ -504,6 +504,8 @@ class GraphEvalResult:
     """True when the prediction was a mask, vectorized with the vectorize defaults."""
     spacing_m: float
     snap_m: float
+    node_crossings: bool = False
+    """True when lines were joined wherever they cross, not only at shared vertices."""
 
     def to_dict(self) -> dict:
         """Plain types for JSON: paths as strings, nan as None."""
@@ -512,11 +514,14 @@ class GraphEvalResult:
 
 @dataclass(frozen=True)
 class GraphScoring:
-    """APLS settings: control points every ``spacing`` metres along the roads, snapped onto the other
-    graph within ``snap`` metres (SpaceNet's 50 m and 4 m by default)."""
+    """APLS settings: control points about every ``spacing`` metres along the roads, snapped onto the other
+    graph within ``snap`` metres (SpaceNet's 50 m and 4 m by default). Lines join where they share a
+    vertex, as in SpaceNet (a crossing without one is an overpass); ``node_crossings`` joins them wherever
+    they cross too, for line files drawn without junction vertices."""
 
     spacing: float = CONTROL_SPACING_M
     snap: float = SNAP_DISTANCE_M
+    node_crossings: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.spacing) and self.spacing > 0):
@@ -554,6 +559,9 @@ def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphSco
         proposal = prediction
     crs = local_metric_crs(truth, proposal)
     scoring = scoring or GraphScoring()
-    result = apls(graph_from_geojson(truth, crs=crs), graph_from_geojson(proposal, crs=crs),
+    crossings = scoring.node_crossings
+    result = apls(graph_from_geojson(truth, crs=crs, node_crossings=crossings),
+                  graph_from_geojson(proposal, crs=crs, node_crossings=crossings),
                   spacing=scoring.spacing, snap=scoring.snap)
-    return GraphEvalResult(prediction, truth, result, vectorized, scoring.spacing, scoring.snap)
+    return GraphEvalResult(prediction, truth, result, vectorized, scoring.spacing, scoring.snap,
+                           node_crossings=crossings)

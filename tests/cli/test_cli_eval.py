@@ -149,6 +149,21 @@ def test_apls(tmp_path):
         assert float(next(csv.DictReader(handle))["apls"]) == pytest.approx(data["apls"])
 
 
+def test_apls_node_crossings(tmp_path):
+    # the truth draws a junction vertex where its roads cross; the proposal draws the same roads without one
+    junction = [[[-115.232, 36.14], [-115.2305, 36.14], [-115.228, 36.14]],
+                [[-115.2305, 36.138], [-115.2305, 36.14], [-115.2305, 36.142]]]
+    truth = _roads(tmp_path / "truth.geojson", junction)
+    overpass = _roads(tmp_path / "overpass.geojson", [[line[0], line[-1]] for line in junction])
+    shared = json.loads(run(overpass, truth, "--json").output)
+    assert shared["node_crossings"] is False
+    assert shared["apls"] < 0.9  # the proposal's roads do not meet: paths that turn are missing
+    joined = json.loads(run(overpass, truth, "--json", "--node-crossings").output)
+    assert joined["node_crossings"] is True
+    assert joined["apls"] == pytest.approx(1)
+    assert "lines joined where they cross" in run(overpass, truth, "--node-crossings").output
+
+
 def test_apls_usage_errors(tmp_path, masks):
     truth = _roads(tmp_path / "truth.geojson", [[[-115.232, 36.14], [-115.228, 36.14]]])
     result = run(truth, truth, "--error-maps", tmp_path / "maps")

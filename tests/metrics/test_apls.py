@@ -1,4 +1,7 @@
-"""APLS: identity, hand-computed cases, snapping distance, symmetry, and graphs built from GeoJSON."""
+"""APLS: identity, hand-computed cases, snapping distance, symmetry, graphs built from GeoJSON, and the rules
+SpaceNet's reference follows (shared-vertex junctions, its control points, split points, lines drawn twice).
+
+Parity with the reference's numbers on SpaceNet data is in test_apls_parity.py."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from roadseg.errors import BadInputError
 from roadseg.metrics.apls import (
     add_control_points,
     apls,
+    control_nodes,
+    control_positions,
     graph_from_geojson,
     graph_from_lines,
     graph_length,
@@ -29,20 +34,60 @@ def lines_graph(*coords) -> nx.Graph:
     return graph_from_lines([LineString(c) for c in coords])
 
 
-# a block: a square loop with a road through the middle and a spur
+def _xy(graph: nx.Graph) -> list[tuple]:
+    return [(node, data["x"], data["y"]) for node, data in graph.nodes(data=True)]
+
+
+# a block: a square loop with a road through the middle and a spur, joined at vertices they share
 BLOCK = [
-    [(0, 0), (200, 0)], [(200, 0), (200, 200)], [(200, 200), (0, 200)], [(0, 200), (0, 0)],
-    [(100, 0), (100, 200)], [(200, 100), (320, 100)],
+    [(0, 0), (100, 0), (200, 0)], [(200, 0), (200, 100), (200, 200)], [(200, 200), (100, 200), (0, 200)],
+    [(0, 200), (0, 0)], [(100, 0), (100, 200)], [(200, 100), (320, 100)],
 ]
+CROSS = [[(0, 0), (100, 0)], [(30, -40), (30, 60)]]
+"""Two lines crossing at (30, 0) without a vertex there: an overpass, or a file drawn without junctions.
+(Their control points, ends and midpoints, lie off the other line: one on both would snap to either.)"""
 
 
 class TestGraphFromLines:
-    def test_crossings_become_junctions(self):
-        graph = lines_graph([(0, 0), (100, 0)], [(50, -50), (50, 50)])
+    def test_a_crossing_without_a_shared_vertex_is_an_overpass(self):
+        graph = lines_graph(*CROSS)
+        assert graph.number_of_nodes() == 4
+        assert graph.number_of_edges() == 2
+        assert nx.number_connected_components(graph) == 2
+        assert graph_length(graph) == pytest.approx(200)
+
+    def test_node_crossings_joins_them(self):
+        graph = graph_from_lines([LineString(c) for c in CROSS], node_crossings=True)
         assert graph.number_of_nodes() == 5
         assert graph.number_of_edges() == 4
         assert sorted(degree for _, degree in graph.degree()) == [1, 1, 1, 1, 4]
         assert graph_length(graph) == pytest.approx(200)
+
+    def test_a_shared_vertex_is_a_junction(self):
+        graph = lines_graph([(0, 0), (50, 0), (100, 0)], [(50, -50), (50, 0), (50, 50)])
+        assert sorted(degree for _, degree in graph.degree()) == [1, 1, 1, 1, 4]
+        tee = lines_graph([(0, 0), (50, 0), (100, 0)], [(50, 0), (50, 50)])
+        assert sorted(degree for _, degree in tee.degree()) == [1, 1, 1, 3]
+
+    def test_overpass_scores(self):
+        # the truth is an overpass; a proposal drawn with a junction there adds turns the truth lacks
+        truth = lines_graph(*CROSS)
+        joined = graph_from_lines([LineString(c) for c in CROSS], node_crossings=True)
+        assert apls(truth, lines_graph(*CROSS)).apls == pytest.approx(1)
+        result = apls(truth, joined)
+        assert result.truth_onto_proposal.score == pytest.approx(1)  # each road's own paths are all there
+        assert result.proposal_onto_truth.score < 0.7  # paths that turn at the crossing are not
+
+    def test_a_line_drawn_twice_counts_once(self):
+        once = lines_graph([(0, 0), (60, 0), (60, 80)])
+        for twice in (lines_graph([(0, 0), (60, 0), (60, 80)], [(0, 0), (60, 0), (60, 80)]),
+                      lines_graph([(0, 0), (60, 0), (60, 80)], [(60, 80), (60, 0), (0, 0)]),
+                      graph_from_lines([LineString([(0, 0), (60, 0), (60, 80)])] * 2, noded=True)):
+            assert twice.number_of_edges() == once.number_of_edges() == 1
+            assert graph_length(twice) == pytest.approx(140)
+            assert apls(once, twice).apls == pytest.approx(1)
+        crossed = graph_from_lines([LineString([(0, 0), (60, 0)])] * 2, node_crossings=True)
+        assert graph_length(crossed) == pytest.approx(60)
 
     def test_pieces_meeting_end_to_end_are_merged(self):
         graph = lines_graph([(0, 0), (30, 0)], [(30, 0), (60, 40)])
@@ -59,13 +104,79 @@ class TestGraphFromLines:
     def test_empty(self):
         assert graph_from_lines([]).number_of_nodes() == 0
 
+    @settings(max_examples=30, deadline=None)
+    @given(st.lists(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=2, max_size=5),
+                    min_size=1, max_size=5))
+    def test_shared_vertex_noding(self, polylines):
+        # lines on a small grid share vertices often, overlap, cross and repeat themselves
+        lines = [LineString([(10.0 * x, 10.0 * y) for x, y in line]) for line in polylines]
+        graph = graph_from_lines(lines)
+        segments = {frozenset(pair) for line in lines for pair in zip(line.coords[:-1], line.coords[1:])
+                    if pair[0] != pair[1]}
+        # every distinct segment once, whatever the drawing order or direction
+        assert graph_length(graph) == pytest.approx(sum(math.dist(*pair) for pair in segments))
+        # no node where lines only cross: every node is a vertex of the input
+        vertices = {p for line in lines for p in line.coords}
+        assert all((x, y) in vertices for node, x, y in _xy(graph) if not graph.nodes[node].get("split"))
+
 
 class TestControlPoints:
-    def test_every_50_m(self):
+    def test_evenly_spaced(self):
+        # SpaceNet's rule: ceil(120 / 50) = 3 equal pieces, not cuts at 50 and 100 leaving a 20 m stub
         graph = add_control_points(lines_graph([(0, 0), (120, 0)]), 50)
         xs = sorted(x for _, x in graph.nodes(data="x"))
-        assert xs == pytest.approx([0, 50, 100, 120])
+        assert xs == pytest.approx([0, 40, 80, 120])
         assert graph_length(graph) == pytest.approx(120)
+
+    def test_no_sub_metre_stub(self):
+        # 100.5 m: cutting every 50 m from one end left a 0.5 m stub; now three pieces of 33.5 m
+        graph = add_control_points(lines_graph([(0, 0), (100.5, 0)]), 50)
+        assert sorted(length for *_, length in graph.edges(data="length")) == pytest.approx([33.5] * 3)
+
+    def test_midpoint_on_a_short_edge(self):
+        graph = add_control_points(lines_graph([(0, 0), (30, 40)]), 50)  # 50 m
+        assert sorted((round(x, 6), round(y, 6)) for _, x, y in _xy(graph)) == [(0, 0), (15, 20), (30, 40)]
+        assert add_control_points(lines_graph([(0, 0), (30, 0)]), 50).number_of_nodes() == 2  # under 37.5 m
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.floats(0.1, 2000), st.floats(1, 200))
+    def test_positions(self, length, spacing):
+        positions = control_positions(length, spacing)
+        if length < 0.75 * spacing:
+            assert positions == []
+        elif length <= spacing:
+            assert positions == pytest.approx([length / 2])
+        else:
+            gaps = [b - a for a, b in zip([0.0, *positions], [*positions, length])]
+            assert gaps == pytest.approx([gaps[0]] * len(gaps))  # evenly spaced, no stub
+            assert spacing / 2 <= gaps[0] <= spacing * (1 + 1e-9)
+
+    def test_loop_split_points_are_not_control_points(self):
+        # a 120 m square loop hanging off a 30 m road: the loop is one road of 120 m from its junction
+        square = [(30, 0), (60, 0), (60, 30), (30, 30), (30, 0)]
+        graph = lines_graph([(0, 0), (30, 0)], square)
+        splits = [node for node in graph if node not in control_nodes(graph)]
+        assert len(splits) == 2  # the loop was cut in three to fit a simple graph
+        controlled = add_control_points(graph, 50)
+        points = sorted((round(x, 6), round(y, 6)) for node, x, y in _xy(controlled)
+                        if node in control_nodes(controlled))
+        # ends (0, 0) and (30, 0), and the loop's 3 pieces of 40 m from (30, 0): (60, 10), (40, 30)
+        assert points == [(0, 0), (30, 0), (40, 30), (60, 10)]
+        assert graph_length(controlled) == pytest.approx(150)
+
+    def test_parallel_road_split_point_is_not_a_control_point(self):
+        # two roads between the junctions (0, 0) and (30, 0): 30 m straight and a 50 m bend (one is split to
+        # fit a simple graph), with a 40 m spur at either end
+        graph = lines_graph([(-40, 0), (0, 0)], [(0, 0), (30, 0)], [(0, 0), (15, 20), (30, 0)], [(30, 0), (70, 0)])
+        assert graph.number_of_nodes() == 5 and len(control_nodes(graph)) == 4
+        controlled = add_control_points(graph, 50)
+        points = sorted((round(x, 6), round(y, 6)) for node, x, y in _xy(controlled)
+                        if node in control_nodes(controlled))
+        # the spurs' and the bend's midpoints by the rule; the 30 m straight has none
+        assert points == [(-40, 0), (-20, 0), (0, 0), (15, 20), (30, 0), (50, 0), (70, 0)]
+        result = apls(graph, graph)
+        assert result.truth_onto_proposal.control_points == 7
+        assert result.apls == pytest.approx(1)
 
     def test_input_not_modified(self):
         graph = lines_graph(*BLOCK)
@@ -102,14 +213,15 @@ class TestApls:
         assert result.apls == pytest.approx(0.5)
 
     def test_detour_costs_its_relative_length(self):
-        # truth 0-40 m straight (no cut points); the proposal joins the same ends by a 50 m detour.
-        truth = lines_graph([(0, 0), (40, 0)])
-        proposal = lines_graph([(0, 0), (20, 15), (40, 0)])
+        # truth 0-36 m straight (under 37.5 m: no control point inside); the proposal joins the same ends
+        # by a 2 x 30 m detour whose midpoint (18, 24) is too far from the truth to snap.
+        truth = lines_graph([(0, 0), (36, 0)])
+        proposal = lines_graph([(0, 0), (18, 24), (36, 0)])
         result = apls(truth, proposal)
-        # truth onto proposal: 1 - |40 - 50| / 40. proposal onto truth: its control points 0, 40 and
-        # the 20,15 apex? no: apex is a vertex, not a node. So its pair is (0,40) too: 1 - 10/50.
-        assert result.truth_onto_proposal.score == pytest.approx(1 - 10 / 40)
-        assert result.proposal_onto_truth.score == pytest.approx(1 - 10 / 50)
+        # truth onto proposal: one pair, 1 - |36 - 60| / 36 = 1/3. proposal onto truth: pairs (0, 60)
+        # with truth path 36 -> 1 - 24/60; the two pairs with the unsnapped midpoint cost 1.
+        assert result.truth_onto_proposal.score == pytest.approx(1 - 24 / 36)
+        assert result.proposal_onto_truth.score == pytest.approx((1 - 24 / 60) / 3)
 
     def test_removed_edge_scores_below_one(self):
         truth = lines_graph(*BLOCK)
@@ -189,13 +301,20 @@ def _feature_collection(lines):
 class TestGeojson:
     def test_lengths_in_metres(self):
         # a T junction near Las Vegas: 0.002 degrees of longitude and of latitude
-        data = _feature_collection([[[-115.232, 36.14], [-115.230, 36.14]],
+        data = _feature_collection([[[-115.232, 36.14], [-115.231, 36.14], [-115.230, 36.14]],
                                     [[-115.231, 36.14], [-115.231, 36.142]]])
         graph = graph_from_geojson(data)
         expected = (_haversine(-115.232, 36.14, -115.230, 36.14)
                     + _haversine(-115.231, 36.14, -115.231, 36.142))
         assert graph_length(graph) == pytest.approx(expected, rel=2e-3)
         assert graph.number_of_edges() == 3
+
+    def test_junctions_at_shared_vertices_or_crossings(self):
+        # the stem ends on the bar between two of its vertices: no junction unless crossings are joined
+        data = _feature_collection([[[-115.232, 36.14], [-115.230, 36.14]],
+                                    [[-115.231, 36.14], [-115.231, 36.142]]])
+        assert graph_from_geojson(data).number_of_edges() == 2
+        assert graph_from_geojson(data, node_crossings=True).number_of_edges() == 3
 
     def test_shared_crs_lets_a_shifted_copy_snap(self):
         truth = _feature_collection([[[-115.232, 36.14], [-115.228, 36.14]]])

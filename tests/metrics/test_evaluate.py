@@ -418,3 +418,31 @@ class TestPredictPlan:
                                                 r"ground truth; give `predictions` a folder of its own"):
             predict_and_evaluate(TestPredictAndEvaluate.bright_is_road, data, predictions, overwrite=True)
         assert digest(data.iterdir()) == before
+
+
+class TestGraphScoring:
+    """APLS settings reach the graphs: shared-vertex junctions by default, crossings joined on request."""
+
+    @staticmethod
+    def roads(path: Path, lines) -> Path:
+        import json
+
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": line}}
+            for line in lines]}))
+        return path
+
+    def test_node_crossings(self, tmp_path):
+        from roadseg.metrics.evaluate import GraphScoring, evaluate_graphs
+
+        plus = [[[-115.232, 36.14], [-115.2305, 36.14], [-115.228, 36.14]],
+                [[-115.2305, 36.138], [-115.2305, 36.14], [-115.2305, 36.142]]]
+        truth = self.roads(tmp_path / "truth.geojson", plus)
+        overpass = self.roads(tmp_path / "overpass.geojson", [[line[0], line[-1]] for line in plus])
+        assert GraphScoring().node_crossings is False
+        shared = evaluate_graphs(overpass, truth)
+        joined = evaluate_graphs(overpass, truth, GraphScoring(node_crossings=True))
+        assert (shared.node_crossings, joined.node_crossings) == (False, True)
+        assert shared.apls.apls < 0.9
+        assert joined.apls.apls == pytest.approx(1)
+        assert joined.to_dict()["node_crossings"] is True
