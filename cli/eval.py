@@ -23,6 +23,7 @@ from roadseg.cli.options import (
 from roadseg.cli.progress import CountBar, progress_wanted
 from roadseg.inference.options import PredictOptions
 from roadseg.metrics.evaluate import GraphScoring, ScoreOptions, is_road_vector
+from roadseg.metrics.topo import TOPO_PRESETS
 
 PREDICT_ONLY = ("weights", "arch", "device", "device_id", "engine", "threads", "pynative", "window", "overlap",
                 "blend", "tta", "threshold", "batch_size", "gsd", "input_gsd", "predictions_dir")
@@ -85,6 +86,7 @@ def _report_graphs(evaluation, report: Report) -> None:
         "truth_paths": result.truth_onto_proposal.paths, "proposal_paths": result.proposal_onto_truth.paths,
         "vectorized": evaluation.vectorized, "spacing_m": spacing, "snap_m": snap,
         "node_crossings": evaluation.node_crossings,
+        **_topo_columns(evaluation),
     }
     row = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
     if report.csv_path is not None:
@@ -108,6 +110,18 @@ def _report_graphs(evaluation, report: Report) -> None:
     click.echo(f"length truth / proposal  {result.truth_length_m:.1f} m / {result.proposal_length_m:.1f} m"
                f"  (control points every {spacing:g} m, snap {snap:g} m"
                f"{', lines joined where they cross' if evaluation.node_crossings else ''})")
+    topo = evaluation.topo
+    click.echo(f"TOPO ({evaluation.topo_preset})".ljust(25) + f"precision {_fmt(topo.precision)}  recall "
+               f"{_fmt(topo.recall)}  F1 {_fmt(topo.f1)}  ({topo.start_points} start points, {topo.paired} "
+               f"paired, {topo.kept} kept)")
+
+
+def _topo_columns(evaluation) -> dict:
+    """TOPO's scores and counts as flat ``topo_*`` columns (one CSV row, one JSON object)."""
+    topo = evaluation.topo
+    return {"topo_preset": evaluation.topo_preset, "topo_precision": topo.precision, "topo_recall": topo.recall,
+            "topo_f1": topo.f1, "topo_start_points": topo.start_points, "topo_paired": topo.paired,
+            "topo_kept": topo.kept}
 
 
 @dataclass(frozen=True)
@@ -143,7 +157,10 @@ def _score_options(slack: float, error_maps: Path | None, image_dirs: tuple[str,
               help="APLS: join lines wherever they cross, for line files drawn without junction vertices. "
                    "By default they join only at shared vertices, as in SpaceNet: a crossing without one "
                    "is an overpass.")
-@gather("graph_scoring", ("spacing", "snap", "node_crossings"), GraphScoring)
+@click.option("--topo", "topo", type=click.Choice(sorted(TOPO_PRESETS)), default="spacenet", show_default=True,
+              help="TOPO's parameters, as graph papers use them: spacenet (400 m tiles, 167 m radius) or "
+                   "city-scale (2 km tiles, 333 m radius).")
+@gather("graph_scoring", ("spacing", "snap", "node_crossings", "topo"), GraphScoring)
 @click.option("--predictions", "predictions_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="With DATA_DIR: keep the predicted masks here (reused when present) "
                                  "instead of in a temporary directory.")
@@ -166,8 +183,9 @@ def eval_command(prediction: str, truth: str | None, scoring: ScoreOptions, grap
     of all images and per image.
     Predict first: roadseg eval [--weights W] DATA_DIR runs predict on the <id>_sat.jpg of a
     DeepGlobe-layout directory and scores the masks against its <id>_mask.png.
-    Vectors: PRED and GT are GeoJSON road centrelines; reports APLS (SpaceNet). A mask as PRED is
-    vectorized first with the vectorize defaults.
+    Vectors: PRED and GT are GeoJSON road centrelines; reports APLS (SpaceNet's, lines joined at shared
+    vertices) and TOPO precision, recall and F1 (as graph-extraction papers report it). A mask as PRED
+    is vectorized first with the vectorize defaults.
     """
     from roadseg.io.atomic import check_apart, check_writable
 

@@ -44,6 +44,7 @@ from roadseg.metrics.pixel import (
     relaxed_counts,
     scores_from_confusion,
 )
+from roadseg.metrics.topo import TopoResult
 
 if TYPE_CHECKING:
     from roadseg.inference.options import PredictOptions
@@ -506,6 +507,9 @@ class GraphEvalResult:
     snap_m: float
     node_crossings: bool = False
     """True when lines were joined wherever they cross, not only at shared vertices."""
+    topo: TopoResult | None = None
+    """TOPO precision, recall and F1 of the same two graphs (Biagioni & Eriksson, as graph papers run it)."""
+    topo_preset: str = "spacenet"
 
     def to_dict(self) -> dict:
         """Plain types for JSON: paths as strings, nan as None."""
@@ -517,13 +521,19 @@ class GraphScoring:
     """APLS settings: control points about every ``spacing`` metres along the roads, snapped onto the other
     graph within ``snap`` metres (SpaceNet's 50 m and 4 m by default). Lines join where they share a
     vertex, as in SpaceNet (a crossing without one is an overpass); ``node_crossings`` joins them wherever
-    they cross too, for line files drawn without junction vertices."""
+    they cross too, for line files drawn without junction vertices. ``topo`` names TOPO's parameters
+    (:data:`~roadseg.metrics.topo.TOPO_PRESETS`: ``spacenet``, or ``city-scale`` for 2 km tiles)."""
 
     spacing: float = CONTROL_SPACING_M
     snap: float = SNAP_DISTANCE_M
     node_crossings: bool = False
+    topo: str = "spacenet"
 
     def __post_init__(self) -> None:
+        from roadseg.metrics.topo import TOPO_PRESETS
+
+        if self.topo not in TOPO_PRESETS:
+            raise BadParameterError("topo", f"must be one of {', '.join(TOPO_PRESETS)}, got {self.topo!r}")
         if not (math.isfinite(self.spacing) and self.spacing > 0):
             raise BadParameterError("spacing", f"must be a finite number of metres > 0, got {self.spacing!r}")
         if not (math.isfinite(self.snap) and self.snap >= 0):
@@ -537,11 +547,12 @@ def is_road_vector(path: Path | str) -> bool:
 
 def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphScoring | None = None
                     ) -> GraphEvalResult:
-    """APLS of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize) against
-    ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the two together, and
-    each one's length is measured on the ellipsoid, whatever the other holds."""
+    """APLS and TOPO of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize)
+    against ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the two together,
+    and each one's length is measured on the ellipsoid, whatever the other holds."""
     from roadseg.io.atomic import same_file
     from roadseg.metrics.apls import apls, graph_from_geojson, local_metric_crs
+    from roadseg.metrics.topo import TOPO_PRESETS, topo_score
 
     prediction, truth = Path(prediction), Path(truth)
     if same_file(prediction, truth):
@@ -560,8 +571,9 @@ def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphSco
     crs = local_metric_crs(truth, proposal)
     scoring = scoring or GraphScoring()
     crossings = scoring.node_crossings
-    result = apls(graph_from_geojson(truth, crs=crs, node_crossings=crossings),
-                  graph_from_geojson(proposal, crs=crs, node_crossings=crossings),
-                  spacing=scoring.spacing, snap=scoring.snap)
+    truth_graph = graph_from_geojson(truth, crs=crs, node_crossings=crossings)
+    proposal_graph = graph_from_geojson(proposal, crs=crs, node_crossings=crossings)
+    topo = topo_score(proposal_graph, truth_graph, TOPO_PRESETS[scoring.topo])  # leaves the graphs as they are
+    result = apls(truth_graph, proposal_graph, spacing=scoring.spacing, snap=scoring.snap)
     return GraphEvalResult(prediction, truth, result, vectorized, scoring.spacing, scoring.snap,
-                           node_crossings=crossings)
+                           node_crossings=crossings, topo=topo, topo_preset=scoring.topo)

@@ -149,6 +149,24 @@ def test_apls(tmp_path):
         assert float(next(csv.DictReader(handle))["apls"]) == pytest.approx(data["apls"])
 
 
+def test_topo_beside_apls_in_the_table_json_and_csv(tmp_path):
+    cross = [[[-115.232, 36.14], [-115.228, 36.14]], [[-115.23, 36.138], [-115.23, 36.142]]]
+    truth = _roads(tmp_path / "truth.geojson", cross)
+    half = _roads(tmp_path / "half.geojson", cross[:1])
+    table = run(_roads(tmp_path / "same.geojson", cross), truth).output
+    topo_line = next(line for line in table.splitlines() if line.startswith("TOPO"))
+    assert topo_line.split()[:8] == ["TOPO", "(spacenet)", "precision", "1.0000", "recall", "1.0000", "F1", "1.0000"]
+    data = json.loads(run(half, truth, "--json").output)
+    assert data["topo_precision"] == pytest.approx(1.0) and data["topo_start_points"] > 8
+    assert 0.3 < data["topo_recall"] < 0.7  # one of two equal roads found
+    assert data["topo_f1"] == pytest.approx(2 * data["topo_recall"] / (1 + data["topo_recall"]))
+    wide = json.loads(run(half, truth, "--json", "--topo", "city-scale").output)
+    assert wide["topo_preset"] == "city-scale" and data["topo_preset"] == "spacenet"
+    assert run(half, truth, "--csv", tmp_path / "graphs.csv").exit_code == 0
+    with open(tmp_path / "graphs.csv", newline="") as handle:
+        assert float(next(csv.DictReader(handle))["topo_recall"]) == pytest.approx(data["topo_recall"])
+
+
 def test_apls_node_crossings(tmp_path):
     # the truth draws a junction vertex where its roads cross; the proposal draws the same roads without one
     junction = [[[-115.232, 36.14], [-115.2305, 36.14], [-115.228, 36.14]],

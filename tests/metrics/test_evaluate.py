@@ -446,3 +446,22 @@ class TestGraphScoring:
         assert shared.apls.apls < 0.9
         assert joined.apls.apls == pytest.approx(1)
         assert joined.to_dict()["node_crossings"] is True
+
+    def test_topo_of_the_same_graphs_and_its_preset(self, tmp_path):
+        from roadseg.errors import BadParameterError
+        from roadseg.metrics.apls import graph_from_geojson, local_metric_crs
+        from roadseg.metrics.evaluate import GraphScoring, evaluate_graphs
+        from roadseg.metrics.topo import TOPO_PRESETS, topo_score
+
+        plus = [[[-115.232, 36.14], [-115.2305, 36.14], [-115.228, 36.14]],
+                [[-115.2305, 36.138], [-115.2305, 36.14], [-115.2305, 36.142]]]
+        truth = self.roads(tmp_path / "truth.geojson", plus)
+        bent = self.roads(tmp_path / "bent.geojson", [plus[0], [[-115.2305, 36.14], [-115.2295, 36.142]]])
+        result = evaluate_graphs(bent, truth, GraphScoring(topo="city-scale"))
+        crs = local_metric_crs(truth, bent)
+        alone = topo_score(graph_from_geojson(bent, crs=crs), graph_from_geojson(truth, crs=crs),
+                           TOPO_PRESETS["city-scale"])
+        assert result.topo == alone and result.topo_preset == "city-scale"  # the same graphs APLS scored
+        assert 0 < result.topo.recall < 1 and result.to_dict()["topo"]["f1"] == alone.f1
+        with pytest.raises(BadParameterError, match="spacenet, city-scale"):
+            GraphScoring(topo="paper")
