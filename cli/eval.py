@@ -237,8 +237,9 @@ def _form(prediction: str, truth: str | None, scoring: ScoreOptions) -> str:
 def _input_files(prediction: str, truth: str | None) -> list[Path]:
     """The files eval reads: those named, and those in the folders named (a CSV must not replace one)."""
     from roadseg.io.inputs import collect_inputs
+    from roadseg.io.remote import is_url
 
-    items = [item for item in (prediction, truth) if item is not None]
+    items = [item for item in (prediction, truth) if item is not None and not is_url(item)]  # a URL is no file
     folders = [item for item in items if Path(item).is_dir()]
     return [Path(item) for item in items if item not in folders] + (collect_inputs(folders) if folders else [])
 

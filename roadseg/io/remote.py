@@ -156,9 +156,9 @@ def open_remote(source: RemoteRaster, opener: Callable[[str], T], *, sleep=time.
     name = source.gdal_path()
     attempt = 0
     while True:
-        settings = {"CPL_VSIL_CURL_NON_CACHED": name} if attempt else {}
+        settings = {**http_settings(), **({"CPL_VSIL_CURL_NON_CACHED": name} if attempt else {})}
         try:
-            with rasterio.Env(**settings):
+            with rasterio.Env(**settings):  # timeouts and retries even where a caller set no io_env
                 return opener(name)
         except RasterioIOError as error:
             message = str(error)

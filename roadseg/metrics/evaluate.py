@@ -23,6 +23,7 @@ reported by name as :class:`Problem` entries while the other pairs are scored.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -35,6 +36,7 @@ import numpy as np
 
 from roadseg.errors import BadInputError, BadParameterError, RoadsegError
 from roadseg.io.inputs import collect_inputs, collect_masks
+from roadseg.io.remote import RemoteRaster, is_url
 from roadseg.metrics.apls import CONTROL_SPACING_M, SNAP_DISTANCE_M, AplsResult
 from roadseg.metrics.pixel import (
     DEFAULT_SLACK,
@@ -61,7 +63,7 @@ VECTOR_SUFFIXES = (".geojson", ".json")
 
 def mask_key(path: Path | str) -> str:
     """The id a mask is matched by: its stem without a trailing ``_mask`` (``104_mask.png`` -> ``104``)."""
-    stem = Path(path).stem
+    stem = path.stem if isinstance(path, RemoteRaster) else Path(path).stem
     return stem[: -len(MASK_SUFFIX)] if stem.lower().endswith(MASK_SUFFIX) else stem
 
 
@@ -88,8 +90,8 @@ class MaskPair:
     """A prediction mask and the ground truth it is scored against, matched by ``key`` (the image id)."""
 
     key: str
-    prediction: Path
-    truth: Path
+    prediction: Path | RemoteRaster
+    truth: Path | RemoteRaster
 
 
 def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[str, Path]:
@@ -107,7 +109,19 @@ def _index(paths: Sequence[Path], side: str, problems: list[Problem]) -> dict[st
 
 
 def _single_file(items: Sequence[Path | str]) -> bool:
-    return len(items) == 1 and Path(items[0]).is_file()
+    return len(items) == 1 and (is_url(str(items[0])) or Path(items[0]).is_file())
+
+
+def _mask_source(item: Path | str | RemoteRaster) -> Path | RemoteRaster:
+    """A mask named by the user: a URL (``https://``, ``s3://``, ``gs://``) read in place, else a file."""
+    if isinstance(item, RemoteRaster):
+        return item
+    return RemoteRaster(str(item)) if is_url(str(item)) else Path(item)
+
+
+def _shown(source: Path | RemoteRaster) -> Path | str:
+    """How a result names a mask: its path, or its URL without user info or query string (secrets)."""
+    return source if isinstance(source, Path) else str(source)
 
 
 @dataclass(frozen=True)
@@ -151,15 +165,19 @@ class MaskData:
     grid: RasterGrid
 
 
-def _open(path: Path):
+@contextlib.contextmanager
+def _open(path: Path | RemoteRaster):
+    """The mask open for reading, under roadseg's GDAL settings (a URL's timeouts and retries)."""
     from roadseg.io.raster_open import open_raster
+    from roadseg.io.raster_read import io_env
 
-    return open_raster(path, "give a PNG, JPEG or GeoTIFF mask")
+    with io_env(), open_raster(path, "give a PNG, JPEG or GeoTIFF mask") as dataset:
+        yield dataset
 
 
-def read_mask(path: Path | str) -> MaskData:
-    """Read a mask file: road where a non-alpha band is > 0 (roadseg's own masks: 1), nodata where the
-    nodata tag says (see the module docstring).
+def read_mask(path: Path | str | RemoteRaster) -> MaskData:
+    """Read a mask file (or a mask at a URL, in place): road where a non-alpha band is > 0 (roadseg's own
+    masks: 1), nodata where the nodata tag says (see the module docstring).
 
     Integer rasters only: a float raster is a probability map and raises :class:`BadInputError`.
     """
@@ -169,7 +187,7 @@ def read_mask(path: Path | str) -> MaskData:
     from roadseg.io.masks import decode_any_band, is_predict_mask
     from roadseg.io.raster_open import probability_scale
 
-    path = Path(path)
+    path = _mask_source(path)
     with _open(path) as dataset:
         if probability_scale(dataset) is not None:
             raise BadInputError(f"{path}: holds probabilities, not a mask; score the <id>_mask file, or "
@@ -213,11 +231,11 @@ def check_grids(prediction: Path, pred_grid: RasterGrid, truth: Path, truth_grid
 
 @dataclass(frozen=True)
 class ImageResult:
-    """Scores of one prediction/ground-truth pair."""
+    """Scores of one prediction/ground-truth pair (a remote mask named by its URL without secrets)."""
 
     name: str
-    prediction: Path
-    truth: Path
+    prediction: Path | str
+    truth: Path | str
     confusion: list[list[int]]
     """``[[tn, fp], [fn, tp]]``: rows true class, columns predicted class (0 background, 1 road)."""
     relaxed: RelaxedCounts
@@ -327,7 +345,7 @@ def evaluate_masks(predictions: Iterable[str | Path], truths: Iterable[str | Pat
     problems = list(pairing.problems)
     if options.images is None:
         image_dirs = list(dict.fromkeys(Path(item) if Path(item).is_dir() else Path(item).parent
-                                        for item in truth_items))
+                                        for item in truth_items if not is_url(str(item))))
     else:
         image_dirs = list(options.images)
     image_index = _find_images(image_dirs) if options.error_maps is not None else {}
@@ -356,12 +374,13 @@ def _pairing(predictions: Sequence[str | Path], truths: Sequence[str | Path]) ->
     from roadseg.io.atomic import same_file
 
     if _single_file(predictions) and _single_file(truths):
-        prediction, truth = Path(predictions[0]), Path(truths[0])
+        prediction, truth = _mask_source(predictions[0]), _mask_source(truths[0])
         pairing = Pairing([MaskPair(mask_key(prediction), prediction, truth)], [])
     else:
         pairing = pair_masks(collect_masks(predictions), collect_masks(truths))
     for pair in pairing.pairs:
-        if same_file(pair.prediction, pair.truth):
+        local = isinstance(pair.prediction, Path) and isinstance(pair.truth, Path)
+        if same_file(pair.prediction, pair.truth) if local else pair.prediction == pair.truth:
             raise BadInputError(f"{pair.prediction}: is both the prediction and the ground truth of {pair.key!r}; "
                                 "give predictions and ground truth as different files")
     return pairing
@@ -376,7 +395,8 @@ def _check_error_maps(error_maps: Path | None, pairs: Sequence[MaskPair], images
     from roadseg.io.atomic import check_apart
 
     if error_maps is not None:
-        inputs = [path for pair in pairs for path in (pair.prediction, pair.truth)] + list(images)
+        inputs = [path for pair in pairs for path in (pair.prediction, pair.truth) if isinstance(path, Path)]
+        inputs += list(images)
         check_apart([_error_map_path(error_maps, pair) for pair in pairs], inputs)
 
 
@@ -394,7 +414,7 @@ def _score_pair(pair: MaskPair, options: ScoreOptions, image: Path | None, overw
         map_path = _error_map_path(options.error_maps, pair)
         picture = _background(image, pair, pred.road.shape)
         write_error_map(map_path, error_map(pred.road, truth.road, valid, picture), overwrite=overwrite)
-    return ImageResult(pair.key, pair.prediction, pair.truth, matrix.tolist(), relaxed,
+    return ImageResult(pair.key, _shown(pair.prediction), _shown(pair.truth), matrix.tolist(), relaxed,
                        scores_from_confusion(matrix, relaxed), map_path)
 
 

@@ -109,3 +109,29 @@ def test_preview_of_a_url(server, tmp_path):
     result = CliRunner().invoke(cli, ["preview", f"{url}/a.tif?sig=SECRET", "-o", str(tmp_path / "a.png")])
     assert result.exception is None, result.output
     assert (tmp_path / "a.png").is_file() and "SECRET" not in result.output and state.bytes_served > 0
+
+
+def test_eval_scores_masks_at_urls_as_it_scores_the_files(tmp_path):
+    from tests.helpers_predict import write_raster
+
+    masks = tmp_path / "www"
+    masks.mkdir()
+    rng = np.random.default_rng(5)
+    truth = (rng.random((1, 64, 80)) < 0.2).astype(np.uint8)
+    pred = truth.copy()
+    pred[0, :8] = 1 - pred[0, :8]
+    write_raster(masks / "p_mask.tif", pred)
+    write_raster(masks / "t_mask.tif", truth)
+    local = CliRunner().invoke(cli, ["eval", str(masks / "p_mask.tif"), str(masks / "t_mask.tif"), "--json"])
+    assert local.exit_code == 0, local.output
+    with serve(masks) as (url, _):
+        remote = CliRunner().invoke(cli, ["eval", f"{url}/p_mask.tif?token=SECRET", f"{url}/t_mask.tif", "--json",
+                                          "--csv", str(tmp_path / "scores.csv")])
+        assert remote.exit_code == 0, remote.output
+        missing = CliRunner().invoke(cli, ["eval", f"{url}/nope_mask.tif?token=SECRET", f"{url}/t_mask.tif"])
+    local, remote = json.loads(local.output), json.loads(remote.output)
+    assert remote["confusion"] == local["confusion"] and remote["scores"] == local["scores"]
+    assert remote["images"][0]["prediction"] == f"{url}/p_mask.tif"  # named without its query string
+    assert "SECRET" not in json.dumps(remote) and "SECRET" not in (tmp_path / "scores.csv").read_text()
+    assert missing.exit_code == 1 and "SECRET" not in missing.output
+    assert f"{url}/nope_mask.tif" in missing.output
