@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from roadseg.cli.options import (
     CRS_TYPE,
+    ParsedType,
     apply,
     gather,
     json_opt,
@@ -22,7 +23,7 @@ from roadseg.cli.options import (
 )
 from roadseg.cli.progress import CountBar, progress_wanted
 from roadseg.io.vector_formats import VECTOR_FORMATS, VectorFormat
-from roadseg.vector.vectorize import VectorizeOptions
+from roadseg.vector.vectorize import MIN_BLOCK_SIZE, VectorizeOptions
 
 DEFAULTS = VectorizeOptions()
 METRE_SETTINGS = (
@@ -41,6 +42,19 @@ def metre_options(command):
     return apply([click.option(f"--{name.replace('_', '-')}", type=click.FloatRange(min=0),
                                default=getattr(DEFAULTS, name), show_default=True, help=text)
                   for name, text in METRE_SETTINGS], command)
+
+
+def parse_block_size(text: str) -> int:
+    """``--block-size``: pixels, or ``whole`` (or 0) for the whole raster at once."""
+    if text.strip().lower() == "whole":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of pixels or 'whole'") from None
+    if value != 0 and value < MIN_BLOCK_SIZE:
+        raise ValueError(f"{value}: give 0 or 'whole' (the whole raster), or at least {MIN_BLOCK_SIZE} pixels")
+    return value
 
 
 def _vectorize_options(no_mosaic: bool, out_crs: str | None, **values) -> VectorizeOptions:
@@ -123,8 +137,13 @@ def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: P
 @click.option("--polygons", is_flag=True, default=False, help="Write road areas as polygons instead of lines.")
 @click.option("--no-mosaic", is_flag=True, default=False,
               help="Vectorize georeferenced tiles one by one instead of mosaicking touching tiles first.")
+@click.option("--block-size", type=ParsedType("PIXELS|whole", parse_block_size), default=DEFAULTS.block_size,
+              show_default=True,
+              help="Rasters (or mosaics) larger than this many pixels a side are vectorized in blocks of this "
+                   "size, reading one window at a time, so memory does not grow with the raster; the result "
+                   "is the whole raster's. 0 or 'whole': always the whole raster at once.")
 @gather("options", ("threshold", "mask_format", "min_hole", "min_area", "min_spur", "max_gap", "min_length",
-                    "simplify", "out_crs", "pixel_size", "polygons", "no_mosaic"), _vectorize_options)
+                    "simplify", "out_crs", "pixel_size", "polygons", "no_mosaic", "block_size"), _vectorize_options)
 @click.option("--prob", multiple=True,
               help="A probability map on the mask's grid (repeatable, or a folder), so each road carries "
                    "prob_mean and prob_min; with several masks, <stem>_prob goes with <stem>_mask.")

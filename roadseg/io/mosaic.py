@@ -344,19 +344,39 @@ def mosaic_masks(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto
     Probability tiles need ``threshold``: overlaps are averaged first, as in :func:`stitch`, and
     the mean is thresholded, so a road the tiles agree on is not decided by one tile's edge.
     """
+    plan = mask_plan(paths, mask_format=mask_format, threshold=threshold)
+    road, valid, weights, probability = _mosaic_in_memory(plan, threshold)
+    grid = plan.grid
+    return MaskRaster(road=road, valid=valid, transform=grid.transform, crs=grid.crs,
+                      source=";".join(str(i.path) for i in plan.infos), tiles=plan_tiles(plan),
+                      weights=";".join(weights) or None, probability=probability)
+
+
+def mask_plan(paths: Sequence[str | Path], *, mask_format: MaskFormat = "auto",
+              threshold: float | None = None) -> MosaicPlan:
+    """The plan :func:`mosaic_masks` reads, settled before any pixel is read, so a reader can also take
+    it window by window (:func:`mosaic_window`). One raster is its own plan, georeferenced or not."""
     infos = [tile_info(p) for p in paths]
-    _check_same_grid(infos)
+    if len(infos) > 1:
+        _check_same_grid(infos)
     kind = _check_kind(infos)
     if kind == "probability" and threshold is None:
         raise BadInputError(f"{infos[0].path}: holds probabilities (a probability map?); pass `threshold`")
-    grid, offsets = _union_grid(infos)
+    grid, offsets = (infos[0].grid, ((0, 0),)) if len(infos) == 1 else _union_grid(infos)
     settled, formats = _settled(infos, mask_format)
-    plan = MosaicPlan(settled, kind, formats, grid, offsets)
-    road, valid, weights, probability = _mosaic_in_memory(plan, threshold)
-    tiles = [(str(i.path), ro, co, ro + i.grid.height, co + i.grid.width) for i, (ro, co) in zip(infos, offsets)]
-    return MaskRaster(road=road, valid=valid, transform=grid.transform, crs=grid.crs,
-                      source=";".join(str(i.path) for i in infos), tiles=tiles, weights=";".join(weights) or None,
-                      probability=probability)
+    return MosaicPlan(settled, kind, formats, grid, offsets)
+
+
+def mosaic_grid(paths: Sequence[str | Path]) -> RasterGrid:
+    """The grid :func:`mosaic_masks` would give the tiles (one raster's own), from their headers alone."""
+    infos = [tile_info(p) for p in paths]
+    return infos[0].grid if len(infos) == 1 else _union_grid(infos)[0]
+
+
+def plan_tiles(plan: MosaicPlan) -> list[tuple[str, int, int, int, int]]:
+    """``(file, row0, col0, row1, col1)`` of each tile of a plan on one lattice (see :class:`MaskRaster`)."""
+    return [(str(i.path), ro, co, ro + i.grid.height, co + i.grid.width)
+            for i, (ro, co) in zip(plan.infos, plan.offsets)]
 
 
 def _mosaic_in_memory(plan: MosaicPlan, threshold: float | None
@@ -547,8 +567,12 @@ def _warped_block(window: Window, info: TileInfo, src, grid: RasterGrid, kind: s
     return values.astype(np.float64)
 
 
-def _mosaic_block(window: Window, plan: MosaicPlan, sources: Sequence) -> np.ndarray:
-    """One output block: road wins over the tiles' masks, or the mean of their probabilities."""
+def mosaic_window(window: Window, plan: MosaicPlan, sources: Sequence, threshold: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(road, valid, probability)`` of one window of a plan, reading only the tiles' windows under it
+    (``sources``: the tiles opened, in order): road wins over the tiles' masks; probability tiles give
+    their mean (0 without data; None for masks) and road where it is at least ``threshold``, as
+    :func:`mosaic_masks` decides it for the whole."""
     shape = (int(window.height), int(window.width))
     probability = plan.kind == "probability"
     if probability:
@@ -567,9 +591,18 @@ def _mosaic_block(window: Window, plan: MosaicPlan, sources: Sequence) -> np.nda
             count += tile_valid
         else:
             road |= value
-    if probability:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+    if not probability:
+        return road, valid, None
+    if threshold is not None:
+        road = valid & (total >= threshold * np.maximum(count, 1))
+    return road, valid, total / np.maximum(count, 1)
+
+
+def _mosaic_block(window: Window, plan: MosaicPlan, sources: Sequence) -> np.ndarray:
+    """One output block: road wins over the tiles' masks, or the mean of their probabilities."""
+    road, valid, probability = mosaic_window(window, plan, sources)
+    if probability is not None:
+        return np.where(valid, probability, np.nan).astype(np.float32)
     return np.where(valid, road.astype(np.uint8), PREDICT_NODATA).astype(np.uint8)
 
 

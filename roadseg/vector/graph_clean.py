@@ -172,7 +172,8 @@ def _split_edge(graph: nx.MultiGraph, u: int, v: int, key: int, fraction_m: floa
     index = min(max(index, 1), len(path) - 1)
     t = (fraction_m - along[index - 1]) / max(along[index] - along[index - 1], 1e-12)
     point = path[index - 1] + (path[index] - path[index - 1]) * min(max(t, 0.0), 1.0)
-    node = max(graph.nodes) + 1
+    node = graph.graph.get("next_node", max(graph.nodes) + 1)  # max() alone: a scan per split
+    graph.graph["next_node"] = node + 1
     graph.add_node(node, rc=(float(point[0]), float(point[1])), kind="junction")
     first = np.vstack([path[:index], point])
     second = np.vstack([point, path[index:]])

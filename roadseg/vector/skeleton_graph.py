@@ -29,6 +29,7 @@ from roadseg.vector.geo import PixelGeometry
 
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 UNIT_PIXELS = PixelGeometry(1.0, 1.0, georeferenced=False, metric=False)
+_CHUNK = 1 << 20  # skeleton pixels whose links are looked up at once
 
 
 def skeletonize_mask(road: np.ndarray) -> np.ndarray:
@@ -39,25 +40,47 @@ def skeletonize_mask(road: np.ndarray) -> np.ndarray:
     return skeletonize(road)
 
 
-def _pixel_links(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat indices of skeleton pixels and their directed links ``(src, dst)`` as pixel numbers."""
-    height, width = skel.shape
-    flat = np.flatnonzero(skel)
-    rows, cols = np.divmod(flat, width)
+def _lookup(flat: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``query`` positions are skeleton pixels (``flat`` sorted), and their pixel numbers."""
+    index = np.minimum(np.searchsorted(flat, query), flat.size - 1)
+    return flat[index] == query, index
+
+
+def _index_type(n: int) -> type:
+    """The integer type of pixel and link numbers: int32 (half the memory) unless there are too many."""
+    return np.int32 if 2 * 8 * n < np.iinfo(np.int32).max else np.int64
+
+
+def _pixel_links(flat: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Directed links ``(src, dst)`` between skeleton pixels, as pixel numbers (indices into ``flat``, the
+    sorted flat positions of the pixels), sorted by ``src`` then ``dst``: looked up in ``flat``, so no
+    raster is needed, a chunk of pixels at a time, so the lookups' scratch arrays stay small."""
+    index_type = _index_type(flat.size)
     sources, targets = [], []
-    for dr, dc in _OFFSETS:
-        rr, cc = rows + dr, cols + dc
-        inside = np.flatnonzero((rr >= 0) & (rr < height) & (cc >= 0) & (cc < width))
-        hit = inside[skel[rr[inside], cc[inside]]]
+    for start in range(0, flat.size, _CHUNK):
+        found = _neighbours(flat, flat[start:start + _CHUNK], shape, index_type)
+        linked = found >= 0
+        sources.append(np.repeat(np.arange(start, start + len(found), dtype=index_type),
+                                 np.count_nonzero(linked, axis=1)))
+        targets.append(found[linked])
+    return np.concatenate(sources), np.concatenate(targets)
+
+
+def _neighbours(flat: np.ndarray, part: np.ndarray, shape: tuple[int, int], index_type: type) -> np.ndarray:
+    """For each pixel of ``part`` (flat positions), the pixel number of its linked neighbour in each of the
+    eight directions, -1 for none. Directions go in raster order, so each pixel's links come out sorted."""
+    height, width = shape
+    found = np.full((part.size, len(_OFFSETS)), -1, dtype=index_type)
+    rows, cols = np.divmod(part, width)
+    for k, (dr, dc) in enumerate(_OFFSETS):
+        inside = np.flatnonzero((rows + dr >= 0) & (rows + dr < height) & (cols + dc >= 0) & (cols + dc < width))
+        hit, index = _lookup(flat, part[inside] + dr * width + dc)
+        hit, index = inside[hit], index[hit]
         if dr and dc:
-            via_corner = skel[rows[hit] + dr, cols[hit]] | skel[rows[hit], cols[hit] + dc]
-            hit = hit[~via_corner]
-        sources.append(hit)
-        targets.append(np.searchsorted(flat, flat[hit] + dr * width + dc))
-    src = np.concatenate(sources)
-    dst = np.concatenate(targets)
-    order = np.lexsort((dst, src))
-    return flat, src[order], dst[order]
+            via_corner = _lookup(flat, part[hit] + dr * width)[0] | _lookup(flat, part[hit] + dc)[0]
+            hit, index = hit[~via_corner], index[~via_corner]
+        found[hit, k] = index
+    return found
 
 
 def build_graph(skel: np.ndarray, geometry: PixelGeometry = UNIT_PIXELS) -> nx.MultiGraph:
@@ -87,17 +110,25 @@ def build_graph(skel: np.ndarray, geometry: PixelGeometry = UNIT_PIXELS) -> nx.M
     skel = np.asarray(skel, dtype=bool)
     if skel.ndim != 2:
         raise ValueError(f"expected a 2-D skeleton, got shape {skel.shape}")
-    graph = nx.MultiGraph(shape=skel.shape)
-    flat, src, dst = _pixel_links(skel)
+    return pixels_graph(np.flatnonzero(skel), skel.shape, geometry)
+
+
+def pixels_graph(flat: np.ndarray, shape: tuple[int, int], geometry: PixelGeometry = UNIT_PIXELS
+                 ) -> nx.MultiGraph:
+    """:func:`build_graph` of a skeleton given as the sorted flat positions ``flat`` of its pixels in a
+    raster of ``shape``: a scene's skeleton gathered block by block, never held as a raster."""
+    graph = nx.MultiGraph(shape=tuple(shape))
+    flat = np.asarray(flat, dtype=np.int64)
     if flat.size == 0:
         return graph
+    src, dst = _pixel_links(flat, shape)
     nodes = _find_nodes(src, dst, flat.size)
-    rows, cols = np.divmod(flat, skel.shape[1])
-    _add_nodes(graph, nodes, rows, cols)
+    _add_nodes(graph, nodes, flat, shape[1])
     src, dst = src[~nodes.internal], dst[~nodes.internal]  # half-edges; a link inside a junction is no edge
     if src.size:
-        positions = np.column_stack([rows, cols]).astype(np.float64)
-        _add_edges(graph, _edge_pixels(src, dst, nodes.is_node, flat.size), nodes.node_of, positions, geometry)
+        edges = _edge_pixels(src, dst, nodes.is_node, flat.size)
+        del src, dst
+        _add_edges(graph, edges, nodes.node_of, flat, geometry)
     return graph
 
 
@@ -139,7 +170,7 @@ def _find_nodes(src: np.ndarray, dst: np.ndarray, n: int) -> _SkeletonNodes:
     loops = _loop_pixels(src, dst, degree)
     is_node = degree != 2
     is_node[loops] = True
-    node_of = np.full(n, -1, dtype=np.int64)
+    node_of = np.full(n, -1, dtype=_index_type(n))
     j_pixels = np.flatnonzero(junction)
     _, j_ids = np.unique(_components(src[internal], dst[internal], n)[j_pixels], return_inverse=True)
     node_of[j_pixels] = j_ids
@@ -152,14 +183,15 @@ def _find_nodes(src: np.ndarray, dst: np.ndarray, n: int) -> _SkeletonNodes:
     return _SkeletonNodes(is_node, node_of, kinds, internal)
 
 
-def _add_nodes(graph: nx.MultiGraph, nodes: _SkeletonNodes, rows: np.ndarray, cols: np.ndarray) -> None:
+def _add_nodes(graph: nx.MultiGraph, nodes: _SkeletonNodes, flat: np.ndarray, width: int) -> None:
     """Add each node with its kind at the centroid of its pixels (a junction can span several)."""
     count = nodes.kinds.size
     members = np.flatnonzero(nodes.node_of >= 0)
     ids = nodes.node_of[members]
+    rows, cols = np.divmod(flat[members], width)
     pixels = np.bincount(ids, minlength=count)
-    node_r = np.bincount(ids, weights=rows[members], minlength=count) / pixels
-    node_c = np.bincount(ids, weights=cols[members], minlength=count) / pixels
+    node_r = np.bincount(ids, weights=rows, minlength=count) / pixels
+    node_c = np.bincount(ids, weights=cols, minlength=count) / pixels
     for node in range(count):
         graph.add_node(node, rc=(float(node_r[node]), float(node_c[node])), kind=nodes.kinds[node])
 
@@ -168,14 +200,16 @@ def _chain_ends(src: np.ndarray, dst: np.ndarray, is_node: np.ndarray, n: int) -
     """For each half-edge, the last half-edge of its chain (the one reaching a node) and its distance
     there, by pointer jumping: about log2(longest edge) array passes instead of a walk per pixel."""
     m = src.size
-    out_start = np.searchsorted(src, np.arange(n))
+    index_type = src.dtype
+    first_out = np.searchsorted(src, np.arange(n, dtype=index_type)).astype(index_type)[dst]
     terminal = is_node[dst]
-    first_out = out_start[dst]
     second_out = np.minimum(first_out + 1, m - 1)
     # The successor of p->q leaves q towards q's other neighbour (q has exactly two when not a node).
     successor = np.where(dst[first_out] == src, second_out, first_out)
-    nxt = np.where(terminal, np.arange(m), successor)
-    dist = (~terminal).astype(np.int64)
+    del first_out, second_out
+    nxt = np.where(terminal, np.arange(m, dtype=index_type), successor)
+    del successor
+    dist = (~terminal).astype(index_type)
     while True:
         jumped = nxt[nxt]
         if np.array_equal(jumped, nxt):
@@ -201,11 +235,12 @@ def _edge_pixels(src: np.ndarray, dst: np.ndarray, is_node: np.ndarray, n: int) 
 
 
 def _add_edges(graph: nx.MultiGraph, edge_pixels: list[np.ndarray], node_of: np.ndarray,
-               positions: np.ndarray, geometry: PixelGeometry) -> None:
+               flat: np.ndarray, geometry: PixelGeometry) -> None:
     """Add each edge with its row/col path, its ends moved onto their nodes' centroids, and its length."""
+    width = graph.graph["shape"][1]
     for pixels in edge_pixels:
         u, v = int(node_of[pixels[0]]), int(node_of[pixels[-1]])
-        path = positions[pixels]
+        path = np.column_stack(np.divmod(flat[pixels], width)).astype(np.float64)
         path[0] = graph.nodes[u]["rc"]
         path[-1] = graph.nodes[v]["rc"]
         graph.add_edge(u, v, path=path, start=u, length=geometry.path_length(path))

@@ -24,6 +24,12 @@ the grid by a fraction of a pixel, are refused with stitch's message (vectorized
 there would come out twice). Tiles apart from the others, whatever their CRS, and masks without
 georeferencing are vectorized one by one.
 
+A raster or mosaic larger than ``block_size`` pixels a side is never held whole: steps 1 and 2 run
+block by block on windows read with a margin, and the scene's skeleton pixels make one graph
+(:mod:`roadseg.vector.blocks`, :mod:`roadseg.vector.block_read`); steps 3 to 6, which need the whole
+graph, then run as for one raster, so the result is the whole raster's. ``block_size`` 0 always reads
+the whole raster.
+
 A mask without georeferencing gives lines in pixel coordinates (x right, y down, pixel centres at +0.5),
 marked by ``"coordinates": "pixel"`` and by a ``crs`` member naming a local pixel grid
 (:data:`PIXEL_CRS`): GDAL and QGIS read that CRS instead of taking the pixels for longitude/latitude.
@@ -45,12 +51,22 @@ import numpy as np
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.features import shapes
 
 from roadseg.errors import BadInputError, BadParameterError
 from roadseg.io.masks import MaskFormat, MaskRaster, attach_probability, read_mask, read_probability
 from roadseg.validation import require
 from roadseg.vector import graph_clean
+from roadseg.vector.block_read import Scene, array_scene, open_scene
+from roadseg.vector.blocks import (
+    BlockLayout,
+    Cleaning,
+    dead_ends_to_keep,
+    edge_evidence,
+    pixel_polygons,
+    scene_polygons,
+    scene_skeleton,
+    skeleton_near_nodata,
+)
 from roadseg.vector.evidence import add_edge_evidence
 from roadseg.vector.geo import (
     LONLAT,
@@ -62,13 +78,16 @@ from roadseg.vector.geo import (
     reproject_xy,
 )
 from roadseg.vector.mask_clean import clean_mask
-from roadseg.vector.skeleton_graph import build_graph, skeletonize_mask
+from roadseg.vector.skeleton_graph import build_graph, pixels_graph, skeletonize_mask
 
 Progress = Callable[[str], None]
 PIXEL_CRS = ('LOCAL_CS["roadseg pixel grid (x right, y down)",LOCAL_DATUM["image",32767],UNIT["pixel",1],'
              'AXIS["x",EAST],AXIS["y",SOUTH]]')
 """The CRS GeoJSON in pixel coordinates names: an engineering CRS, which GIS software cannot put on a map."""
 STEPS = ("read", "clean", "skeletonize", "graph", "prune", "gaps", "filter", "simplify", "output")
+DEFAULT_BLOCK_SIZE = 4096
+"""Core size of blocks (pixels) for rasters larger than one block: a window of about 4500 x 4500 is read."""
+MIN_BLOCK_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class VectorizeOptions:
     pixel_size: float | None = None
     polygons: bool = False
     mosaic: bool = True
+    block_size: int = DEFAULT_BLOCK_SIZE  # 0: always the whole raster; see roadseg.vector.blocks
 
     def __post_init__(self) -> None:
         for name in ("min_hole", "min_area", "min_spur", "max_gap", "min_length", "simplify"):
@@ -96,6 +116,8 @@ class VectorizeOptions:
         require("max_angle", self.max_angle, 0 < self.max_angle < 90, "between 0 and 90 degrees")
         require("threshold", self.threshold, self.threshold is None or 0 <= self.threshold <= 1, "in [0, 1]")
         require("pixel_size", self.pixel_size, self.pixel_size is None or self.pixel_size > 0, "> 0 metres")
+        require("block_size", self.block_size, self.block_size == 0 or self.block_size >= MIN_BLOCK_SIZE,
+                f"0 (the whole raster) or at least {MIN_BLOCK_SIZE} pixels")
         if self.out_crs != "source":
             parse_crs(self.out_crs)
 
@@ -158,20 +180,6 @@ def _output_crs(option: str, source_crs: CRS | None) -> CRS | None:
     return source_crs if option == "source" else parse_crs(option)
 
 
-def _border_keep(graph: nx.MultiGraph, valid: np.ndarray, margin: int) -> set[int]:
-    """Dead ends within ``margin`` pixels of the raster edge or of nodata: their road goes on."""
-    height, width = valid.shape
-    keep = set()
-    for node in graph.nodes:
-        if graph.degree(node) != 1:
-            continue
-        r, c = (int(round(x)) for x in graph.nodes[node]["rc"])
-        r0, r1, c0, c1 = r - margin, r + margin + 1, c - margin, c + margin + 1
-        if r0 < 0 or c0 < 0 or r1 > height or c1 > width or not valid[r0:r1, c0:c1].all():
-            keep.add(node)
-    return keep
-
-
 def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = None, *,
               transform: Affine | None = None, crs: CRS | str | None = None, valid: np.ndarray | None = None,
               prob: np.ndarray | None = None, source: str = "array",
@@ -229,35 +237,108 @@ def _array_probability(raster: MaskRaster, mask: np.ndarray, prob: np.ndarray | 
     return prob
 
 
+def use_blocks(shape: tuple[int, int], options: VectorizeOptions) -> bool:
+    """Whether a raster of ``shape`` is vectorized block by block: when ``block_size`` is set and the
+    raster does not fit in one block."""
+    return options.block_size > 0 and max(shape) > options.block_size
+
+
+@dataclass
+class _Run:
+    """What every step of one raster's pipeline shares."""
+
+    scene: Scene
+    options: VectorizeOptions
+    geometry: PixelGeometry
+    out_crs: CRS | None
+    timer: _Timer
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _start(scene: Scene, options: VectorizeOptions, timer: _Timer) -> _Run:
+    geometry = pixel_geometry(scene.transform, scene.crs, scene.shape, options.pixel_size)
+    out_crs = _output_crs(options.out_crs, scene.crs if geometry.georeferenced else None)
+    return _Run(scene, options, geometry, out_crs, timer)
+
+
+def _cleaning(run: _Run) -> Cleaning:
+    """The mask cleaning in pixels."""
+    return Cleaning(min_hole=run.geometry.square_metres_to_pixels(run.options.min_hole),
+                    min_area=run.geometry.square_metres_to_pixels(run.options.min_area))
+
+
 def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> VectorizeResult:
     """Run the pipeline on a decoded mask (see the module docstring) and return the result."""
-    timings = timer.timings
-    geometry = pixel_geometry(raster.transform, raster.crs, raster.road.shape, options.pixel_size)
-    out_crs = _output_crs(options.out_crs, raster.crs if geometry.georeferenced else None)
-    counts: dict[str, int] = {}
-    notes: list[str] = []
-
+    scene = array_scene(raster)
+    if use_blocks(scene.shape, options):
+        return _block_pipeline(scene, options, timer)
+    run = _start(scene, options, timer)
+    cleaning = _cleaning(run)
     with timer.step("clean"):
-        road = clean_mask(raster.road, min_hole=geometry.square_metres_to_pixels(options.min_hole),
-                          min_area=geometry.square_metres_to_pixels(options.min_area), valid=raster.valid)
+        road = clean_mask(raster.road, min_hole=cleaning.min_hole, min_area=cleaning.min_area, valid=raster.valid)
+    road_pixels = int(np.count_nonzero(road))
+    background = int(np.count_nonzero(raster.valid)) - road_pixels
     if options.polygons:
         with timer.step("output"):
-            collection = _polygon_collection(road, raster, geometry, out_crs, options.simplify)
-        if not collection["features"]:
-            notes.append(f"{raster.source}: no road pixels; the output is empty")
-        return VectorizeResult(collection, nx.MultiGraph(), out_crs, [raster.source], timings, counts, notes)
+            geoms = pixel_polygons(road, 0, 0)
+        return _polygon_result(run, geoms, road_pixels)
 
     with timer.step("skeletonize"):
         skeleton = skeletonize_mask(road)
     with timer.step("graph"):
-        graph = build_graph(skeleton, geometry)
+        graph = build_graph(skeleton, run.geometry)
         skeleton_pixels = int(np.count_nonzero(skeleton))
         del skeleton
-        width_px = road.sum() / skeleton_pixels if skeleton_pixels else 1.0
-        margin = max(2, int(math.ceil(width_px)))
+    with timer.step("prune"):
+        margin = _keep_margin(road_pixels, skeleton_pixels)
+        keep = dead_ends_to_keep(graph, margin, lambda r, c: not raster.valid[r - margin:r + margin + 1,
+                                                                            c - margin:c + margin + 1].all())
+
+    def evidence(graph: nx.MultiGraph) -> None:
+        if raster.probability is not None:
+            add_edge_evidence(graph, raster.probability, raster.valid)
+
+    return _graph_steps(run, graph, keep, evidence, (road_pixels, background))
+
+
+def _block_pipeline(scene: Scene, options: VectorizeOptions, timer: _Timer) -> VectorizeResult:
+    """The pipeline on a scene too large to hold: cleaned and skeletonized block by block into one graph
+    (:mod:`roadseg.vector.blocks`), then cleaned as a whole, as :func:`_pipeline` does."""
+    run = _start(scene, options, timer)
+    cleaning = _cleaning(run)
+    layout = BlockLayout(scene.shape, options.block_size, cleaning.margin())
+    run.counts["blocks"] = layout.count
+    if options.polygons:
+        with timer.step("output"):
+            geoms, road_pixels = scene_polygons(scene.read, layout, cleaning)
+        return _polygon_result(run, geoms, road_pixels)
+    with timer.step("skeletonize"):
+        skeleton = scene_skeleton(scene.read, layout, cleaning)
+    with timer.step("graph"):
+        graph = pixels_graph(skeleton.flat, scene.shape, run.geometry)
+    with timer.step("prune"):
+        margin = _keep_margin(skeleton.road_pixels, skeleton.flat.size)
+        keep = dead_ends_to_keep(graph, margin, skeleton_near_nodata(skeleton, scene.shape[1], margin))
+
+    def evidence(graph: nx.MultiGraph) -> None:
+        if scene.has_probability:
+            edge_evidence(graph, scene.read, layout)
+
+    return _graph_steps(run, graph, keep, evidence, (skeleton.road_pixels, skeleton.background_pixels))
+
+
+def _keep_margin(road_pixels: int, skeleton_pixels: int) -> int:
+    """How near the border or nodata a dead end is kept: the mean road width in pixels, at least 2."""
+    width_px = road_pixels / skeleton_pixels if skeleton_pixels else 1.0
+    return max(2, int(math.ceil(width_px)))
+
+
+def _graph_steps(run: _Run, graph: nx.MultiGraph, keep: set[int], evidence: Callable[[nx.MultiGraph], None],
+                 pixels: tuple[int, int]) -> VectorizeResult:
+    """Steps 3 to 6 and the output, on the whole graph; ``pixels``: road and background pixel counts."""
+    timer, options, geometry, counts = run.timer, run.options, run.geometry, run.counts
     counts["raw_edges"] = graph.number_of_edges()
     with timer.step("prune"):
-        keep = _border_keep(graph, raster.valid, margin)
         counts["spurs_pruned"] = graph_clean.prune_spurs(graph, options.min_spur, keep=keep, geometry=geometry)
     with timer.step("gaps"):
         counts["gaps_closed"] = graph_clean.close_gaps(graph, options.max_gap, geometry=geometry,
@@ -265,29 +346,36 @@ def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> V
     with timer.step("filter"):
         counts["components_dropped"] = graph_clean.drop_short_components(graph, options.min_length)
     with timer.step("simplify"):
-        if raster.probability is not None:  # from the pixel paths, which simplifying thins out
-            add_edge_evidence(graph, raster.probability, raster.valid)
+        evidence(graph)  # from the pixel paths, which simplifying thins out
         graph_clean.simplify_edges(graph, options.simplify, geometry=geometry)
     with timer.step("output"):
-        collection = _line_collection(graph, raster, geometry, out_crs)
-    if not collection["features"]:
-        notes.append(_why_empty(raster.source, road, raster.valid))
-    return VectorizeResult(collection, graph, out_crs, [raster.source], timings, counts, notes)
+        collection = _line_collection(graph, run.scene, geometry, run.out_crs)
+    notes = [] if collection["features"] else [_why_empty(run.scene.source, *pixels)]
+    return VectorizeResult(collection, graph, run.out_crs, [run.scene.source], timer.timings, counts, notes)
 
 
-def _why_empty(source: str, road: np.ndarray, valid: np.ndarray) -> str:
+def _polygon_result(run: _Run, geoms: list, road_pixels: int) -> VectorizeResult:
+    """Road areas as the result (no graph)."""
+    with run.timer.step("output"):
+        collection = _polygon_collection(geoms, run.scene, run.geometry, run.out_crs, run.options.simplify)
+    notes = [] if collection["features"] else [f"{run.scene.source}: no road pixels; the output is empty"]
+    return VectorizeResult(collection, nx.MultiGraph(), run.out_crs, [run.scene.source], run.timer.timings,
+                           run.counts, notes)
+
+
+def _why_empty(source: str, road_pixels: int, background_pixels: int) -> str:
     """Why a mask gave no lines: no road, road everywhere (a centreline needs background around it),
-    or road that cleaning left nothing of."""
-    if not road.any():
+    or road that cleaning left nothing of (counts of the cleaned mask)."""
+    if not road_pixels:
         return f"{source}: no roads found; the output is empty"
-    if not (valid & ~road).any():
+    if not background_pixels:
         return (f"{source}: road covers the whole raster (every pixel with data), one blob with no centreline "
                 "to find; the output is empty (check that it is a road mask, not an inverted one)")
-    return (f"{source}: its {int(road.sum())} road pixel(s) left no line long enough to keep after cleaning; "
+    return (f"{source}: its {road_pixels} road pixel(s) left no line long enough to keep after cleaning; "
             "the output is empty")
 
 
-def _to_output(rows: np.ndarray, cols: np.ndarray, raster: MaskRaster, geometry: PixelGeometry,
+def _to_output(rows: np.ndarray, cols: np.ndarray, raster: Scene, geometry: PixelGeometry,
                out_crs: CRS | None, centres: bool = True):
     """Pixel positions to output coordinates, and to lon/lat for measuring (None without georeferencing)."""
     if not geometry.georeferenced:
@@ -308,7 +396,7 @@ def _decimals(crs: CRS | None) -> int:
     return 9 if crs.is_geographic else 3
 
 
-def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGeometry,
+def _line_collection(graph: nx.MultiGraph, raster: Scene, geometry: PixelGeometry,
                      out_crs: CRS | None) -> dict:
     edges = list(graph.edges(keys=True, data=True))
     paths = [data["path"] for _, _, _, data in edges]
@@ -319,6 +407,7 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
         xs, ys, lon, lat = _to_output(all_rc[:, 0], all_rc[:, 1], raster, geometry, out_crs)
         bounds = np.cumsum([0] + [len(p) for p in paths])
         digits = _decimals(out_crs)
+        boxes = _tile_boxes(raster)
         for index, ((u, v, _key, data), start) in enumerate(zip(edges, starts)):
             a, b = bounds[index], bounds[index + 1]
             coords = np.round(np.column_stack([xs[a:b], ys[a:b]]), digits).tolist()
@@ -331,7 +420,7 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
             other = v if start == u else u
             properties = {"id": index, "length_m": None if length_m is None else round(length_m, 3),
                           "length_px": round(graph_clean_length_px(data["path"]), 2),
-                          "u": int(start), "v": int(other), "source": _source_of(data["path"], raster)}
+                          "u": int(start), "v": int(other), "source": _source_of(data["path"], raster, boxes)}
             properties.update(_evidence(data, raster))
             if raster.weights:
                 properties["weights"] = raster.weights
@@ -348,23 +437,30 @@ def _line_collection(graph: nx.MultiGraph, raster: MaskRaster, geometry: PixelGe
     return feature_collection(features, out_crs, georeferenced=geometry.georeferenced)
 
 
-def _evidence(data: dict, raster: MaskRaster) -> dict:
+def _evidence(data: dict, raster: Scene) -> dict:
     """An edge's ``gap_closed``, and with probabilities its ``prob_mean`` and ``prob_min`` (None without data)."""
     found: dict = {"gap_closed": bool(data.get("gap_closed", False))}
-    if raster.probability is not None:
+    if raster.has_probability:
         for name in ("prob_mean", "prob_min"):
             value = data.get(name)
             found[name] = None if value is None else round(value, 4)
     return found
 
 
-def _source_of(path: np.ndarray, raster: MaskRaster) -> str:
-    """The file a line came from; for a mosaic, the tiles it crosses joined by ';'."""
-    if not raster.tiles:
+def _tile_boxes(raster: Scene) -> np.ndarray | None:
+    """Each tile of a mosaic as ``(row0, col0, row1, col1)`` in pixel centres; None for one raster."""
+    return np.array([box for _, *box in raster.tiles], dtype=np.float64) - 0.5 if raster.tiles else None
+
+
+def _source_of(path: np.ndarray, raster: Scene, boxes: np.ndarray | None) -> str:
+    """The file a line came from; for a mosaic (``boxes`` its tiles'), the tiles it crosses joined by ';'."""
+    if boxes is None:
         return raster.source
+    low, high = path.min(axis=0), path.max(axis=0)
+    near = np.flatnonzero((low[0] <= boxes[:, 2]) & (high[0] >= boxes[:, 0]) & (low[1] <= boxes[:, 3])
+                          & (high[1] >= boxes[:, 1]))  # bounding boxes meet: a cheap test before shapely's
     line = shapely.LineString(path if len(path) > 1 else np.vstack([path, path]))
-    names = [name for name, r0, c0, r1, c1 in raster.tiles
-             if line.intersects(shapely.box(r0 - 0.5, c0 - 0.5, r1 - 0.5, c1 - 0.5))]
+    names = [raster.tiles[i][0] for i in near if line.intersects(shapely.box(*boxes[i]))]
     return ";".join(names) or raster.source
 
 
@@ -393,12 +489,11 @@ def feature_collection(features: list[dict], crs: CRS | None, *, georeferenced: 
     return collection
 
 
-def _polygon_collection(road: np.ndarray, raster: MaskRaster, geometry: PixelGeometry, out_crs: CRS | None,
+def _polygon_collection(geoms: list, raster: Scene, geometry: PixelGeometry, out_crs: CRS | None,
                         tolerance: float) -> dict:
-    """Road areas as polygons (rasterio's shapes, simplified at ``tolerance`` in the metric frame)."""
+    """Road areas (polygons in pixel corners, x = col, y = row) as features, simplified at ``tolerance``
+    in the metric frame."""
     scale = np.array([geometry.col_m, geometry.row_m])
-    geoms = [shapely.geometry.shape(geom) for geom, _ in
-             shapes(road.astype(np.uint8), mask=road, connectivity=8, transform=Affine.identity())]
     features = []
     digits = _decimals(out_crs)
 
@@ -435,7 +530,7 @@ def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | Non
     one mask, else each ``<stem>_prob`` beside its ``<stem>_mask`` (see :func:`match_prob`). Raises
     :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
     """
-    from roadseg.io.mosaic import group_tiles  # stitch imports nothing from here
+    from roadseg.io.mosaic import group_tiles, mosaic_grid  # stitch imports nothing from here
 
     opts = options or VectorizeOptions()
     if not paths:
@@ -450,6 +545,13 @@ def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | Non
         groups = group_tiles([Path(p) for p in paths]) if opts.mosaic else [[Path(p)] for p in paths]
     results = []
     for group in groups:
+        with timer.step("read"):
+            grid = mosaic_grid(group)
+        if use_blocks((grid.height, grid.width), opts):
+            probs = [prob_of[path] for path in group] if prob_of else None
+            with open_scene(group, opts.mask_format, opts.threshold, probs) as scene:
+                results.append(_block_pipeline(scene, opts, timer))
+            continue
         with timer.step("read"):
             raster = _read_group(group, opts, prob_of)
         results.append(_pipeline(raster, opts, timer))

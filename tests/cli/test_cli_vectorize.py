@@ -4,6 +4,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from click.testing import CliRunner
 from rasterio.crs import CRS
@@ -14,9 +15,9 @@ from tests.cli.test_cli_eval import one_error_line
 UTM = CRS.from_epsg(32611)
 
 
-def write_mask(path, array, left=600000.0):
+def write_mask(path, array, left=600000.0, top=4000000.0):
     with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
-                       dtype="uint8", crs=UTM, transform=Affine(0.5, 0, left, 0, -0.5, 4000000.0),
+                       dtype="uint8", crs=UTM, transform=Affine(0.5, 0, left, 0, -0.5, top),
                        nodata=255) as dst:
         dst.write(array, 1)
     return path
@@ -385,3 +386,40 @@ def test_prob_folder_matches_mosaicked_masks_by_stem(tmp_path):
     (probs / "b_prob.tif").unlink()
     line = one_error_line(run(masks, "--prob", probs, "-o", tmp_path / "s.geojson"))
     assert "b_mask.tif" in line and "--prob" in line
+
+
+def test_a_mosaic_vectorized_in_blocks_is_the_whole_mosaic(tmp_path):
+    """Four 200 px tiles (a 400 x 400 mosaic) with roads across the tile and block seams, in 64 px blocks."""
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    mosaic = np.zeros((400, 400), np.uint8)
+    mosaic[195:205, 10:390] = 1  # along the tiles' seam
+    mosaic[10:390, 120:128] = 1
+    rows = np.arange(20, 380)
+    for width in range(-4, 5):  # a diagonal through the corner the four tiles share
+        mosaic[rows, np.clip(rows + width, 0, 399)] = 1
+    for r in (0, 200):
+        for c in (0, 200):
+            write_mask(tiles / f"t{r}_{c}_mask.tif", mosaic[r:r + 200, c:c + 200].copy(),
+                       left=600000.0 + c * 0.5, top=4000000.0 - r * 0.5)
+    runs = {}
+    for name, flag in (("whole", "whole"), ("blocks", "64")):
+        out = tmp_path / f"{name}.geojson"
+        result = run(tiles, "-o", out, "--block-size", flag, "--json", "--crs", "source")
+        assert result.exit_code == 0, result.output
+        runs[name] = (json.loads(result.output), json.loads(out.read_text())["features"])
+    (whole, whole_features), (blocks, block_features) = runs["whole"], runs["blocks"]
+    assert blocks["counts"]["blocks"] == 49 and "blocks" not in whole["counts"]
+    assert blocks["features"] == whole["features"] > 3
+    assert blocks["total_length_m"] == pytest.approx(whole["total_length_m"], rel=0.005)
+    lines = [shapely.MultiLineString([f["geometry"]["coordinates"] for f in features])
+             for features in (whole_features, block_features)]
+    assert lines[0].hausdorff_distance(lines[1]) <= 0.5  # 1 px of 0.5 m
+
+
+def test_block_size_is_pixels_or_whole(tmp_path):
+    mask = write_mask(tmp_path / "m.tif", road())
+    result = run(mask, "-o", tmp_path / "r.geojson", "--block-size", "8")
+    assert result.exit_code == 2 and "at least 16 pixels" in result.output
+    result = run(mask, "-o", tmp_path / "r.geojson", "--block-size", "big")
+    assert result.exit_code == 2 and "'whole'" in result.output
