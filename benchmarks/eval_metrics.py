@@ -102,7 +102,7 @@ def grid_graphs():
 
     lines = [LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
     lines += [LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
-    truth = graph_from_lines(lines)
+    truth = graph_from_lines(lines, node_crossings=True)  # the streets are drawn without junction vertices
     proposal = truth.copy()
     proposal.remove_edges_from(list(proposal.edges())[::7])
     return truth, proposal
