@@ -225,12 +225,13 @@ def main(argv: list[str] | None = None) -> None:
     image = sample / "road_mask_input.tif"
     if published_weights():
         weights, label, results = "dlinknet34-deepglobe", "published dlinknet34-deepglobe", out / "results"
-        tta = "d4"
+        tta, view = "d4", "auto"  # the preview draws the image as the network sees it: at the weights' 0.5 m
     else:
         say("the published weights are not cached and cannot be downloaded here (`roadseg weights download "
             "dlinknet34-deepglobe` failed); training a SMOKE model instead, labelled as such in every output")
         weights = str(smoke_weights(sample, out, args.train_epochs))
         label, results, tta = f"SMOKE model {weights} (not the published weights)", out / "results-SMOKE-MODEL", "none"
+        view = "native"  # trained on this tile's own pixels
 
     masks = results / "masks"
     run("predict", str(image), "-o", str(masks), "--weights", weights, "--tta", tta, "--save-prob",
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     run("eval", str(roads), str(sample / "sample_roads_for_masking.geojson"), "--csv",
         str(results / "apls_scores.csv"), "--overwrite")
     run("preview", str(image), "--mask", str(mask), "--roads", str(roads), "-o", str(results / "preview.png"),
-        "--overwrite")
+        "--gsd", view, "--overwrite")
     summarise(out, results, label, _csv_row(results / "pixel_scores.csv"), _csv_row(results / "apls_scores.csv"))
 
 
