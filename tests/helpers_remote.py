@@ -138,3 +138,9 @@ def write_cog(path: Path, data, *, nodata: float | None = None, **options) -> Pa
                        compress="deflate", blocksize=512, **options) as dataset:
         dataset.write(data)
     return path
+
+
+def fast_retries(monkeypatch, retries: int) -> None:
+    """GDAL's HTTP retries set to ``retries`` with 10 ms waits, so the failure tests stay fast."""
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", str(retries))
+    monkeypatch.setenv("GDAL_HTTP_RETRY_DELAY", "0.01")

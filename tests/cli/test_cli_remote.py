@@ -10,15 +10,14 @@ from click.testing import CliRunner
 
 from roadseg.cli.main import cli
 from tests.cli.test_cli_predict import stand_in  # noqa: F401 (the stand-in model fixture)
-from tests.helpers_remote import serve, write_cog
+from tests.helpers_remote import fast_retries, serve, write_cog
 
 pytestmark = pytest.mark.usefixtures("stand_in")
 
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "2")
-    monkeypatch.setenv("GDAL_HTTP_RETRY_DELAY", "0.01")
+    fast_retries(monkeypatch, 2)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from roadseg.io.inputs import as_input, collect_sources, expand_lists, select_sh
 from roadseg.io.raster_read import RasterSource, io_env
 from roadseg.io.remote import RemoteRaster, open_remote, redact, redact_text
 from roadseg.io.stac import StacItem
-from tests.helpers_remote import serve, write_cog
+from tests.helpers_remote import fast_retries, serve, write_cog
 
 FAST = PredictOptions(window=512, overlap=0.0, tta="none")
 
@@ -29,9 +29,8 @@ def pointwise(batch: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    """Retries as in production (3), with short waits, so the failure tests stay fast."""
-    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "3")
-    monkeypatch.setenv("GDAL_HTTP_RETRY_DELAY", "0.01")
+    """Retries as in production (3)."""
+    fast_retries(monkeypatch, 3)
 
 
 @pytest.fixture(scope="module")

@@ -119,13 +119,19 @@ def test_the_crs_is_the_collections_wgs84_when_it_names_none(tmp_path):
     assert -118 < pyogrio.read_info(path)["total_bounds"][0] < -115  # longitude first
 
 
-def test_pixel_coordinates_are_written_without_a_crs_and_said(tmp_path):
+def write_pixel_roads(path):
+    """A road across a mask without georeferencing, written to ``path``, and the warning that says so."""
     mask = np.zeros((40, 80), bool)
     mask[18:22, :] = True
     result = vectorize(mask)
-    path = tmp_path / "roads.gpkg"
-    with pytest.warns(UserWarning, match=r"roads\.gpkg: in pixel coordinates .* written without a CRS"):
+    with pytest.warns(UserWarning, match=rf"{path.name}: in pixel coordinates .* written without a CRS"):
         write_roads(result.collection, path, graph=result.graph)
+    return result
+
+
+def test_pixel_coordinates_are_written_without_a_crs_and_said(tmp_path):
+    path = tmp_path / "roads.gpkg"
+    result = write_pixel_roads(path)
     assert pyogrio.read_info(path, layer="roads")["crs"] is None
     assert pyogrio.read_info(path, layer="junctions")["crs"] is None
     with warnings.catch_warnings():
@@ -216,12 +222,8 @@ def test_geoparquet_keeps_nulls_null_and_booleans_boolean(tmp_path):
 
 
 def test_geoparquet_in_pixel_coordinates_has_no_crs_and_an_existing_file_is_kept(tmp_path):
-    mask = np.zeros((40, 80), bool)
-    mask[18:22, :] = True
-    result = vectorize(mask)
     path = tmp_path / "roads.parquet"
-    with pytest.warns(UserWarning, match=r"roads\.parquet: in pixel coordinates .* written without a CRS"):
-        write_roads(result.collection, path, graph=result.graph)
+    write_pixel_roads(path)
     frame, _ = read_geoparquet(path)
     assert frame.crs is None and len(frame) == 1
     before = path.read_bytes()
