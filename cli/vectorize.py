@@ -73,11 +73,12 @@ def _crs_for_format(options: VectorizeOptions, fmt: VectorFormat) -> VectorizeOp
 
 @dataclasses.dataclass(frozen=True)
 class _Inputs:
-    """The masks to read (``masks``, folders searched ``recursive``ly) and the probability maps given
-    beside them with --prob, gathered so the command keeps few parameters."""
+    """The masks to read (``masks``, folders searched ``recursive``ly) and the probability and uncertainty
+    maps given beside them with --prob and --uncertainty, gathered so the command keeps few parameters."""
 
     masks: tuple[str, ...]
     prob: tuple[str, ...]
+    uncertainty: tuple[str, ...]
     recursive: bool
 
     def mask_paths(self, threshold: float | None) -> list[Path]:
@@ -87,18 +88,19 @@ class _Inputs:
         suffix = "_mask" if threshold is None else "_prob"
         return collect_masks(self.masks, stem_suffix=suffix, recursive=self.recursive)
 
-    def prob_paths(self) -> list[Path]:
-        """The --prob files, a folder giving its *_prob files."""
+    def map_paths(self, setting: str) -> list[Path]:
+        """The files of --prob or --uncertainty (``setting``), a folder giving its *_prob (*_uncertainty) files."""
         from roadseg.io.inputs import collect_masks
 
-        found = collect_masks(self.prob, stem_suffix="_prob", recursive=self.recursive)
-        if self.prob and not found:
-            raise click.UsageError("no probability maps found in the paths given to --prob")
+        given = getattr(self, setting)
+        found = collect_masks(given, stem_suffix=f"_{setting}", recursive=self.recursive)
+        if given and not found:
+            raise click.UsageError(f"no {setting} maps found in the paths given to --{setting}")
         return found
 
 
 def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: Path, graph_path: Path | None,
-                         overwrite: bool, quiet: bool, prob: list[Path]):
+                         overwrite: bool, quiet: bool, maps: dict[str, list[Path]]):
     """Vectorize ``paths`` (a progress bar on a terminal) and write the roads (in ``output``'s format) and
     the graph."""
     from roadseg.io.geojson import write_graphml
@@ -107,7 +109,7 @@ def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: P
 
     bar = CountBar("step", desc="vectorize") if progress_wanted(quiet) else None
     try:
-        result = vectorize_files(paths, options, prob=prob, progress=bar.step if bar else None)
+        result = vectorize_files(paths, options, **maps, progress=bar.step if bar else None)
     finally:
         if bar is not None:
             bar.close()
@@ -147,8 +149,12 @@ def _vectorize_and_write(paths: list[Path], options: VectorizeOptions, output: P
 @click.option("--prob", multiple=True,
               help="A probability map on the mask's grid (repeatable, or a folder), so each road carries "
                    "prob_mean and prob_min; with several masks, <stem>_prob goes with <stem>_mask.")
+@click.option("--uncertainty", multiple=True,
+              help="predict's uncertainty map (--save-uncertainty: the variance of its TTA views) on the mask's "
+                   "grid (repeatable, or a folder), so each road carries uncertainty_mean; with several masks, "
+                   "<stem>_uncertainty goes with <stem>_mask (<stem>_prob with --threshold).")
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Look for masks in subdirectories too.")
-@gather("inputs", ("masks", "prob", "recursive"), _Inputs)
+@gather("inputs", ("masks", "prob", "uncertainty", "recursive"), _Inputs)
 @overwrite_opt
 @json_opt
 @quiet_opt
@@ -159,33 +165,35 @@ def vectorize(inputs: _Inputs, output: Path, options: VectorizeOptions, graph_pa
 
     Georeferenced tiles of one area (touching or overlapping) are mosaicked first, so a road crossing
     tile edges is one line; they must share a CRS and pixel grid, as for stitch. Each road carries
-    gap_closed, and prob_mean and prob_min when probabilities are known (--threshold, or --prob). Any
-    unreadable input: nothing is written, exit 1.
+    gap_closed, prob_mean and prob_min when probabilities are known (--threshold, or --prob), and
+    uncertainty_mean with --uncertainty. Any unreadable input: nothing is written, exit 1.
     """
     from roadseg.io.atomic import check_apart, check_writable, same_file
     from roadseg.io.vector_formats import vector_format
 
     paths = inputs.mask_paths(options.threshold)
-    prob = inputs.prob_paths()
+    maps = {setting: inputs.map_paths(setting) for setting in ("prob", "uncertainty")}
+    given = [path for found in maps.values() for path in found]
     if not paths:
         raise click.UsageError("no mask files found in the given paths")
     if graph_path is not None and options.polygons:
         raise click.UsageError("--graph needs lines: leave out --polygons")
     if graph_path is not None and same_file(graph_path, output):
         raise click.UsageError(f"--graph and -o both name {output}; give the graph a file of its own")
-    if prob and options.polygons:
-        raise click.UsageError("--prob gives lines their evidence: leave out --polygons")
-    check_apart([output, graph_path], paths + prob)
+    for setting, found in maps.items():
+        if found and options.polygons:
+            raise click.UsageError(f"--{setting} gives lines their evidence: leave out --polygons")
+    check_apart([output, graph_path], paths + given)
     options = _crs_for_format(options, vector_format(output))
     check_writable(output, overwrite)
     if graph_path is not None:
         check_writable(graph_path, overwrite)
-    bad = report_unreadable(paths + prob)
+    bad = report_unreadable(paths + given)
     if bad:
         click.echo(f"Error: {bad} of {len(paths)} input(s) unusable; nothing written", err=True)
         sys.exit(1)
 
-    result = _vectorize_and_write(paths, options, output, graph_path, overwrite, quiet, prob)
+    result = _vectorize_and_write(paths, options, output, graph_path, overwrite, quiet, maps)
     if as_json:
         click.echo(json.dumps({**result.summary(), "output": str(output),
                                "graph": None if graph_path is None else str(graph_path)}))

@@ -21,7 +21,6 @@ the nodata tag are never road.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from roadseg.errors import BadInputError, BadParameterError
-from roadseg.io.grid import RasterGrid, grid_mismatch
 from roadseg.io.raster_open import (
     CONTENT_TAG,
     MASK,
@@ -67,6 +65,9 @@ class MaskRaster:
     # mask): each road edge then carries the evidence for it. Carried here, not in a second argument, so a
     # mosaic or a reader hands the pipeline one object that keeps mask and probabilities on one grid.
     probability: np.ndarray | None = None
+    # The variance of predict's TTA views (its _uncertainty map, NaN without data) when given beside the mask:
+    # each road edge then reports its mean (see roadseg.vector.evidence).
+    uncertainty: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -266,35 +267,3 @@ def read_mask(path: str | Path, *, mask_format: MaskFormat = "auto", threshold: 
     probability = None if threshold is None else decode_probability(values, nodata, scale or 1.0)[0]
     return MaskRaster(road=road, valid=valid, transform=transform, crs=crs, source=str(path), weights=weights,
                       probability=None if probability is None else probability.astype(np.float32))
-
-
-def read_probability(path: str | Path) -> MaskRaster:
-    """A probability map to stand beside a mask (``prob``), its probabilities on :attr:`MaskRaster.probability`.
-
-    Refuses a file that holds a mask: read as probabilities, its 0/255 would pass for certainty.
-    """
-    path = Path(path)
-    with open_raster(path, "give a probability map (GeoTIFF)") as src:
-        scale = probability_scale(src)
-    if scale is None:
-        raise _not_probabilities(path)
-    return read_mask(path, threshold=1.0)
-
-
-def _not_probabilities(source: str | Path) -> BadInputError:
-    return BadInputError(f"{source}: holds a mask, not probabilities; `prob` needs a probability map "
-                         "(floats, or predict's _prob)")
-
-
-def attach_probability(raster: MaskRaster, prob: MaskRaster) -> MaskRaster:
-    """``raster`` with the probabilities of ``prob`` (NaN where it has no data); refuses, naming the
-    probability file, one that is not on the mask's grid, where pixels would not match."""
-    kind = grid_mismatch(RasterGrid(*raster.road.shape, raster.crs, raster.transform),
-                         RasterGrid(*prob.road.shape, prob.crs, prob.transform))
-    if kind is not None:
-        raise BadInputError(f"{prob.source}: not on the grid of {raster.source} (the {kind} differs); `prob` "
-                            "must be a probability map of the same grid as its mask")
-    if prob.probability is None:
-        raise _not_probabilities(prob.source)
-    probability = np.where(prob.valid, prob.probability, np.nan).astype(np.float32)
-    return dataclasses.replace(raster, probability=probability)

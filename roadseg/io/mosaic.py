@@ -98,6 +98,7 @@ class TileInfo:
     floating: bool = False  # float pixels: NaN is nodata even when none is declared
     predict_mask: bool = False  # one of roadseg's predict-encoded masks: auto reads it as predict
     gdal_nodata: float | None = None  # the nodata GDAL reads it with when warping (see settle_tile)
+    content: str | None = None  # its ROADSEG_CONTENT tag (mask, probability, uncertainty), None untagged
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def tile_info(path: str | Path) -> TileInfo:
             raise BadInputError(f"{path}: unsupported pixel type {dtype}; expected a mask or probabilities")
         scale = probability_scale(src)
         return TileInfo(path, RasterGrid.from_dataset(src), src.nodata, "mask" if scale is None else "probability",
-                        src.count, scale or 1.0, dtype.kind == "f", is_predict_mask(src), src.nodata)
+                        src.count, scale or 1.0, dtype.kind == "f", is_predict_mask(src), src.nodata,
+                        src.tags().get(CONTENT_TAG))
 
 
 def _footprint_in(grid: RasterGrid, crs: CRS) -> tuple[float, float, float, float] | None:

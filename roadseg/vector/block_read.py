@@ -1,5 +1,5 @@
 """Read a scene window by window for block-wise vectorizing: one mask file or a mosaic of tiles, decoded
-as the whole-raster readers decode them, and the probability maps given beside the masks.
+as the whole-raster readers decode them, and the probability and uncertainty maps given beside the masks.
 
 A scene is what :func:`roadseg.vector.vectorize.vectorize_files` would otherwise read whole
 (:func:`roadseg.io.masks.read_mask`, :func:`roadseg.io.mosaic.mosaic_masks`); here only the tiles'
@@ -19,18 +19,19 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from roadseg.errors import BadInputError
-from roadseg.io.grid import grid_mismatch
 from roadseg.io.masks import MaskFormat, MaskRaster
 from roadseg.io.mosaic import MosaicPlan, mask_plan, mosaic_window, plan_tiles
 from roadseg.io.raster_open import WEIGHTS_TAG, open_raster
 from roadseg.io.raster_read import io_env
 from roadseg.vector.blocks import ReadWindow, WindowData
+from roadseg.vector.evidence import LAYERS, PROBABILITY, EvidenceLayer
+from roadseg.vector.evidence_maps import MapFiles, map_plan
 
 
 @dataclass(frozen=True)
 class Scene:
-    """A raster to vectorize, known by its place and read window by window (``read(rows, cols)``)."""
+    """A raster to vectorize, known by its place and read window by window (``read(rows, cols)``);
+    ``evidence``: the maps its windows carry (probabilities, TTA variance), which each edge reports."""
 
     shape: tuple[int, int]
     transform: Affine
@@ -39,19 +40,19 @@ class Scene:
     read: ReadWindow
     tiles: list[tuple[str, int, int, int, int]] | None = None
     weights: str | None = None
-    has_probability: bool = False
+    evidence: tuple[EvidenceLayer, ...] = ()
 
 
 def array_scene(raster: MaskRaster) -> Scene:
     """A decoded in-memory raster as a scene (its windows are views)."""
-    probability = raster.probability
+    layers = tuple(layer for layer in LAYERS if getattr(raster, layer.attribute) is not None)
 
     def read(rows: slice, cols: slice) -> WindowData:
-        return WindowData(raster.road[rows, cols], raster.valid[rows, cols],
-                          None if probability is None else probability[rows, cols])
+        maps = {layer.attribute: getattr(raster, layer.attribute)[rows, cols] for layer in layers}
+        return WindowData(raster.road[rows, cols], raster.valid[rows, cols], **maps)
 
     return Scene(raster.road.shape, raster.transform, raster.crs, raster.source, read, raster.tiles, raster.weights,
-                 probability is not None)
+                 layers)
 
 
 def _window(rows: slice, cols: slice) -> Window:
@@ -76,39 +77,27 @@ def _weights(sources: list) -> str | None:
     return ";".join(labels) or None
 
 
-def _check_prob_plan(prob: MosaicPlan, plan: MosaicPlan) -> None:
-    """A probability map beside a mask must hold probabilities, on the mask's grid (as whole)."""
-    name = ";".join(str(i.path) for i in prob.infos)
-    if prob.kind != "probability":
-        raise BadInputError(f"{name}: holds a mask, not probabilities; `prob` needs a probability map "
-                            "(floats, or predict's _prob)")
-    kind = grid_mismatch(plan.grid, prob.grid)
-    if kind is not None:
-        raise BadInputError(f"{name}: not on the grid of {';'.join(str(i.path) for i in plan.infos)} (the {kind} "
-                            "differs); `prob` must be a probability map of the same grid as its mask")
-
-
 @contextlib.contextmanager
 def open_scene(group: list[Path], mask_format: MaskFormat, threshold: float | None,
-               prob: list[Path] | None = None) -> Iterator[Scene]:
-    """The mask file, or mosaic of tiles, ``group`` as a scene; ``prob`` the probability maps beside it."""
+               maps: MapFiles | None = None) -> Iterator[Scene]:
+    """The mask file, or mosaic of tiles, ``group`` as a scene; ``maps`` the probability and uncertainty
+    maps beside it (checked as :func:`~roadseg.vector.evidence_maps.map_plan` checks them)."""
     plan = mask_plan(group, mask_format=mask_format, threshold=threshold)
-    prob_plan = mask_plan(prob, threshold=1.0) if prob else None
-    if prob_plan is not None:
-        _check_prob_plan(prob_plan, plan)
+    name = str(group[0]) if len(group) == 1 else ";".join(str(i.path) for i in plan.infos)
+    plans = {layer: map_plan(paths, layer, plan.grid, name) for layer, paths in (maps or {}).items()}
     with io_env(), _opened(plan) as sources, contextlib.ExitStack() as stack:  # a bounded GDAL block cache
-        prob_sources = stack.enter_context(_opened(prob_plan)) if prob_plan is not None else None
+        opened = {layer: (map_, stack.enter_context(_opened(map_))) for layer, map_ in plans.items()}
 
         def read(rows: slice, cols: slice) -> WindowData:
             window = _window(rows, cols)
             road, valid, probability = mosaic_window(window, plan, sources, threshold)
-            if prob_sources is not None:
-                _, prob_valid, probability = mosaic_window(window, prob_plan, prob_sources)
-                probability = np.where(prob_valid, probability, np.nan)
-            return WindowData(road, valid, probability)
+            found = {"probability": probability}
+            for layer, (map_, map_sources) in opened.items():
+                _, map_valid, values = mosaic_window(window, map_, map_sources)
+                found[layer.attribute] = np.where(map_valid, values, np.nan)
+            return WindowData(road, valid, **found)
 
-        single = len(group) == 1
-        yield Scene((plan.grid.height, plan.grid.width), plan.grid.transform, plan.grid.crs,
-                    str(group[0]) if single else ";".join(str(i.path) for i in plan.infos), read,
-                    None if single else plan_tiles(plan), _weights(sources),
-                    prob_plan is not None or plan.kind == "probability")
+        own = (PROBABILITY,) if plan.kind == "probability" else ()
+        yield Scene((plan.grid.height, plan.grid.width), plan.grid.transform, plan.grid.crs, name, read,
+                    None if len(group) == 1 else plan_tiles(plan), _weights(sources),
+                    tuple(layer for layer in LAYERS if layer in plans or layer in own))

@@ -22,7 +22,7 @@ of ends. Pure numpy: reading windows is the caller's (:mod:`roadseg.vector.block
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -32,7 +32,7 @@ from affine import Affine
 from rasterio.features import shapes
 from scipy.ndimage import distance_transform_cdt
 
-from roadseg.vector.evidence import path_pixels
+from roadseg.vector.evidence import EvidenceLayer, edge_pixels, set_edge_stats
 from roadseg.vector.mask_clean import clean_mask
 from roadseg.vector.skeleton_graph import skeletonize_mask
 
@@ -49,11 +49,13 @@ ReadWindow = Callable[[slice, slice], "WindowData"]
 
 @dataclass(frozen=True)
 class WindowData:
-    """One window of a scene as read: road and data pixels, and probabilities when known (else None)."""
+    """One window of a scene as read: road and data pixels, and the probabilities and TTA variance when
+    known (else None; see :mod:`roadseg.vector.evidence`)."""
 
     road: np.ndarray
     valid: np.ndarray
     probability: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -180,19 +182,16 @@ def skeleton_near_nodata(scene: SceneSkeleton, width: int, margin: int) -> Calla
     return near
 
 
-def edge_evidence(graph: nx.MultiGraph, read: ReadWindow, layout: BlockLayout) -> None:
-    """Set ``prob_mean`` and ``prob_min`` on every edge from probabilities read window by window: the
-    block-wise twin of :func:`roadseg.vector.evidence.add_edge_evidence` (same pixels, same rule)."""
+def edge_evidence(graph: nx.MultiGraph, read: ReadWindow, layout: BlockLayout,
+                  layers: Sequence[EvidenceLayer]) -> None:
+    """Set each of ``layers``' fields (``prob_mean``, ...) on every edge from maps read window by window:
+    the block-wise twin of :func:`roadseg.vector.evidence.add_edge_evidence` (same pixels, same rule)."""
     edges = list(graph.edges(keys=True, data=True))
-    if not edges:
+    if not edges or not layers:
         return
-    pixels = [path_pixels(data["path"]) for _, _, _, data in edges]
-    owner = np.repeat(np.arange(len(edges)), [len(p) for p in pixels])
-    rc = np.concatenate(pixels)
-    height, width = layout.shape
-    inside = (rc[:, 0] >= 0) & (rc[:, 0] < height) & (rc[:, 1] >= 0) & (rc[:, 1] < width)
-    owner, rc = owner[inside], rc[inside]
-    values = np.full(len(rc), np.nan)
+    owner, rc = edge_pixels(edges, layout.shape)
+    values = {layer: np.full(len(rc), np.nan) for layer in layers}
+    width = layout.shape[1]
     cell = (rc[:, 0] // layout.core) * math.ceil(width / layout.core) + rc[:, 1] // layout.core
     order = np.argsort(cell, kind="stable")
     bounds = np.searchsorted(cell[order], np.arange(layout.count + 1))
@@ -203,23 +202,10 @@ def edge_evidence(graph: nx.MultiGraph, read: ReadWindow, layout: BlockLayout) -
         rows, cols = block.core
         data = read(rows, cols)
         r, c = rc[here, 0] - rows.start, rc[here, 1] - cols.start
-        values[here] = np.where(data.valid[r, c], data.probability[r, c], np.nan)
-    _set_evidence(edges, owner, values)
-
-
-def _set_evidence(edges: list, owner: np.ndarray, values: np.ndarray) -> None:
-    """Mean and min of each edge's values that are not NaN; None where it has none."""
-    held = ~np.isnan(values)
-    owner, values = owner[held], values[held]
-    count = np.bincount(owner, minlength=len(edges))
-    total = np.bincount(owner, weights=values, minlength=len(edges))
-    low = np.full(len(edges), np.inf)
-    np.minimum.at(low, owner, values)
-    for index, (_, _, _, data) in enumerate(edges):
-        if count[index]:
-            data["prob_mean"], data["prob_min"] = float(total[index] / count[index]), float(low[index])
-        else:
-            data["prob_mean"], data["prob_min"] = None, None
+        for layer, found in values.items():
+            found[here] = np.where(data.valid[r, c], getattr(data, layer.attribute)[r, c], np.nan)
+    for layer, found in values.items():
+        set_edge_stats(edges, owner, found, layer)
 
 
 def pixel_polygons(road: np.ndarray, row0: int, col0: int) -> list:

@@ -12,7 +12,10 @@ rasters without georeferencing in pixels, or in metres when ``pixel_size`` is gi
 
 When probabilities are known (a probability map read at ``threshold``, or ``prob`` beside a mask), each
 line carries ``prob_mean`` and ``prob_min`` over the pixels its path runs through, taken before step 6
-(:mod:`roadseg.vector.evidence`); every line carries ``gap_closed``, true where step 4 made (part of) it.
+(:mod:`roadseg.vector.evidence`); with ``uncertainty`` (predict's map of the variance of its TTA views,
+``<stem>_uncertainty`` beside ``<stem>_mask``) it carries ``uncertainty_mean`` over the same pixels. Maps
+are matched to masks and checked by :mod:`roadseg.vector.evidence_maps`; a line whose pixels hold no
+data in a map has None there. Every line carries ``gap_closed``, true where step 4 made (part of) it.
 
 Then pixel centres go through the affine transform and are reprojected to ``out_crs`` (EPSG:4326 by
 default, longitude first as RFC 7946 requires). ``length_m`` is measured on the WGS 84 ellipsoid.
@@ -53,7 +56,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from roadseg.errors import BadInputError, BadParameterError
-from roadseg.io.masks import MaskFormat, MaskRaster, attach_probability, read_mask, read_probability
+from roadseg.io.masks import MaskFormat, MaskRaster, read_mask
 from roadseg.validation import require
 from roadseg.vector import graph_clean
 from roadseg.vector.block_read import Scene, array_scene, open_scene
@@ -67,7 +70,8 @@ from roadseg.vector.blocks import (
     scene_skeleton,
     skeleton_near_nodata,
 )
-from roadseg.vector.evidence import add_edge_evidence
+from roadseg.vector.evidence import PROBABILITY, UNCERTAINTY, EvidenceLayer, add_edge_evidence
+from roadseg.vector.evidence_maps import attach_maps, match_maps
 from roadseg.vector.geo import (
     LONLAT,
     PixelGeometry,
@@ -182,15 +186,17 @@ def _output_crs(option: str, source_crs: CRS | None) -> CRS | None:
 
 def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = None, *,
               transform: Affine | None = None, crs: CRS | str | None = None, valid: np.ndarray | None = None,
-              prob: np.ndarray | None = None, source: str = "array",
+              prob: np.ndarray | None = None, uncertainty: np.ndarray | None = None,
               progress: Progress | None = None) -> VectorizeResult:
     """Road centrelines (or areas) of one mask, as a GeoJSON FeatureCollection and a road graph.
 
     ``mask`` is an array (bool, 0/1, or probabilities read at ``options.threshold``) placed by
     ``transform`` and ``crs`` (pixels without them) with ``valid`` marking data, or a decoded
-    :class:`~roadseg.io.masks.MaskRaster` that carries all of these. ``source`` names it in the
-    features. ``prob`` (probabilities on the mask's grid) gives each line its evidence; a mask read at
-    ``options.threshold`` is its own. Warns when the result is empty. Files: :func:`vectorize_files`.
+    :class:`~roadseg.io.masks.MaskRaster` that carries all of these and the name its features give as
+    ``source`` (an array is ``"array"``). ``prob`` (probabilities on the mask's grid) gives each line its
+    evidence; a mask read at ``options.threshold`` is its own. ``uncertainty`` (the variance of predict's
+    TTA views, in [0, 0.25]) gives each line its ``uncertainty_mean``. Warns when the result is empty.
+    Files: :func:`vectorize_files`.
 
     >>> import numpy as np
     >>> road = np.zeros((40, 80), bool); road[18:22, :] = True
@@ -200,41 +206,44 @@ def vectorize(mask: np.ndarray | MaskRaster, options: VectorizeOptions | None = 
     """
     options = options or VectorizeOptions()
     if isinstance(mask, MaskRaster):
-        if transform is not None or crs is not None or valid is not None or prob is not None:
-            raise BadParameterError("mask", "is a MaskRaster, which carries its own transform, CRS, validity "
-                                    "and probabilities")
+        if any(given is not None for given in (transform, crs, valid, prob, uncertainty)):
+            raise BadParameterError("mask", "is a MaskRaster, which carries its own transform, CRS, validity, "
+                                    "probabilities and uncertainty")
         raster = mask
     else:
-        raster = _array_raster(np.asarray(mask), options.threshold, transform, crs, valid, source)
-        raster = dataclasses.replace(raster, probability=_array_probability(raster, mask, prob, options.threshold))
+        raster = _array_raster(np.asarray(mask), options.threshold, transform, crs, valid)
+        own = options.threshold is not None and prob is None  # probabilities read at a threshold: their own evidence
+        probability = np.asarray(mask, dtype=np.float32) if own else _array_map(raster, prob, PROBABILITY)
+        raster = dataclasses.replace(raster, probability=probability,
+                                     uncertainty=_array_map(raster, uncertainty, UNCERTAINTY))
     result = _pipeline(raster, options, _Timer({}, progress))
     _emit(result)
     return result
 
 
 def _array_raster(mask: np.ndarray, threshold: float | None, transform: Affine | None, crs: CRS | str | None,
-                  valid: np.ndarray | None, source: str) -> MaskRaster:
+                  valid: np.ndarray | None) -> MaskRaster:
     """A MaskRaster of an in-memory mask: road where non-zero (or >= ``threshold``) and valid."""
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
     valid = np.ones(mask.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
     road = valid & ((mask >= threshold) if threshold is not None else (mask > 0))
     crs = CRS.from_user_input(crs) if crs is not None else None
-    return MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source=source)
+    return MaskRaster(road=road, valid=valid, transform=transform or Affine.identity(), crs=crs, source="array")
 
 
-def _array_probability(raster: MaskRaster, mask: np.ndarray, prob: np.ndarray | None,
-                       threshold: float | None) -> np.ndarray | None:
-    """The probabilities of an in-memory mask: ``prob``, or the mask itself when read at ``threshold``."""
-    if prob is None:
-        return np.asarray(mask, dtype=np.float32) if threshold is not None else None
-    prob = np.asarray(prob, dtype=np.float32)
-    if prob.shape != raster.road.shape:
-        raise BadParameterError("prob", f"must have the mask's shape {raster.road.shape}, got {prob.shape}")
-    held = prob[raster.valid & ~np.isnan(prob)]
-    if held.size and not (held.min() >= 0 and held.max() <= 1):
-        raise BadParameterError("prob", "must hold probabilities in [0, 1]")
-    return prob
+def _array_map(raster: MaskRaster, values: np.ndarray | None, layer: EvidenceLayer) -> np.ndarray | None:
+    """An in-memory map of ``layer`` (``prob``, ``uncertainty``) checked against its mask: its shape, and
+    values in the layer's range where there is data."""
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float32)
+    if values.shape != raster.road.shape:
+        raise BadParameterError(layer.setting, f"must have the mask's shape {raster.road.shape}, got {values.shape}")
+    held = values[raster.valid & ~np.isnan(values)]
+    if held.size and not (held.min() >= 0 and held.max() <= layer.upper):
+        raise BadParameterError(layer.setting, f"must hold {layer.what} in [0, {layer.upper:g}]")
+    return values
 
 
 def use_blocks(shape: tuple[int, int], options: VectorizeOptions) -> bool:
@@ -295,8 +304,7 @@ def _pipeline(raster: MaskRaster, options: VectorizeOptions, timer: _Timer) -> V
                                                                             c - margin:c + margin + 1].all())
 
     def evidence(graph: nx.MultiGraph) -> None:
-        if raster.probability is not None:
-            add_edge_evidence(graph, raster.probability, raster.valid)
+        add_edge_evidence(graph, {layer: getattr(raster, layer.attribute) for layer in scene.evidence}, raster.valid)
 
     return _graph_steps(run, graph, keep, evidence, (road_pixels, background))
 
@@ -321,8 +329,7 @@ def _block_pipeline(scene: Scene, options: VectorizeOptions, timer: _Timer) -> V
         keep = dead_ends_to_keep(graph, margin, skeleton_near_nodata(skeleton, scene.shape[1], margin))
 
     def evidence(graph: nx.MultiGraph) -> None:
-        if scene.has_probability:
-            edge_evidence(graph, scene.read, layout)
+        edge_evidence(graph, scene.read, layout, scene.evidence)
 
     return _graph_steps(run, graph, keep, evidence, (skeleton.road_pixels, skeleton.background_pixels))
 
@@ -438,12 +445,13 @@ def _line_collection(graph: nx.MultiGraph, raster: Scene, geometry: PixelGeometr
 
 
 def _evidence(data: dict, raster: Scene) -> dict:
-    """An edge's ``gap_closed``, and with probabilities its ``prob_mean`` and ``prob_min`` (None without data)."""
+    """An edge's ``gap_closed``, and the fields of the maps the scene carries (``prob_mean``, ``prob_min``,
+    ``uncertainty_mean``; None without data)."""
     found: dict = {"gap_closed": bool(data.get("gap_closed", False))}
-    if raster.has_probability:
-        for name in ("prob_mean", "prob_min"):
+    for layer in raster.evidence:
+        for name in layer.fields:
             value = data.get(name)
-            found[name] = None if value is None else round(value, 4)
+            found[name] = None if value is None else round(value, layer.digits)
     return found
 
 
@@ -523,12 +531,15 @@ def _emit(result: VectorizeResult) -> None:
 
 
 def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | None = None, *,
-                    prob: Sequence[str | Path] = (), progress: Progress | None = None) -> VectorizeResult:
+                    prob: Sequence[str | Path] = (), uncertainty: Sequence[str | Path] = (),
+                    progress: Progress | None = None) -> VectorizeResult:
     """Vectorize mask files into one FeatureCollection (mosaicking georeferenced tiles of one area).
 
-    ``prob`` names probability maps on the masks' grids, whose evidence each line then carries: one for
-    one mask, else each ``<stem>_prob`` beside its ``<stem>_mask`` (see :func:`match_prob`). Raises
-    :class:`BadInputError` naming the first unreadable file; warns when the result is empty.
+    ``prob`` names probability maps on the masks' grids, whose evidence each line then carries, and
+    ``uncertainty`` predict's uncertainty maps (``uncertainty_mean``): one for one mask, else each
+    ``<stem>_prob`` (``<stem>_uncertainty``) beside its ``<stem>_mask`` (``<stem>_prob`` for probability
+    maps read at ``threshold``; see :func:`~roadseg.vector.evidence_maps.match_maps`). Raises
+    :class:`BadInputError` naming the first unreadable or unmatched file; warns when the result is empty.
     """
     from roadseg.io.mosaic import group_tiles, mosaic_grid  # stitch imports nothing from here
 
@@ -538,7 +549,7 @@ def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | Non
     if prob and opts.threshold is not None:
         raise BadParameterError("prob", "is for masks: inputs read at `threshold` are probability maps, "
                                 "their own evidence")
-    prob_of = match_prob([Path(p) for p in paths], [Path(p) for p in prob])
+    maps_of = _match_all([Path(p) for p in paths], {PROBABILITY: prob, UNCERTAINTY: uncertainty}, opts)
     timings: dict[str, float] = {}
     timer = _Timer(timings, progress)
     with timer.step("read"):
@@ -547,17 +558,25 @@ def vectorize_files(paths: Sequence[str | Path], options: VectorizeOptions | Non
     for group in groups:
         with timer.step("read"):
             grid = mosaic_grid(group)
+        maps = {layer: [found[path] for path in group] for layer, found in maps_of.items()}
         if use_blocks((grid.height, grid.width), opts):
-            probs = [prob_of[path] for path in group] if prob_of else None
-            with open_scene(group, opts.mask_format, opts.threshold, probs) as scene:
+            with open_scene(group, opts.mask_format, opts.threshold, maps) as scene:
                 results.append(_block_pipeline(scene, opts, timer))
             continue
         with timer.step("read"):
-            raster = _read_group(group, opts, prob_of)
+            raster = attach_maps(_read_mosaic(group, opts), maps)
         results.append(_pipeline(raster, opts, timer))
     result = _combine(results, timings)
     _emit(result)
     return result
+
+
+def _match_all(masks: list[Path], given: dict[EvidenceLayer, Sequence[str | Path]], opts: VectorizeOptions
+               ) -> dict[EvidenceLayer, dict[Path, Path]]:
+    """Each given map's file for each mask, by layer (inputs read at ``threshold`` are named ``_prob``)."""
+    mask_suffix = "_mask" if opts.threshold is None else PROBABILITY.suffix
+    return {layer: match_maps(masks, [Path(p) for p in files], layer, mask_suffix)
+            for layer, files in given.items() if files}
 
 
 def _read_mosaic(group: list[Path], opts: VectorizeOptions) -> MaskRaster:
@@ -567,50 +586,6 @@ def _read_mosaic(group: list[Path], opts: VectorizeOptions) -> MaskRaster:
     if len(group) == 1:
         return read_mask(group[0], mask_format=opts.mask_format, threshold=opts.threshold)
     return mosaic_masks(group, mask_format=opts.mask_format, threshold=opts.threshold)
-
-
-def _read_group(group: list[Path], opts: VectorizeOptions, prob_of: dict[Path, Path]) -> MaskRaster:
-    """A group's mask (a mosaic of several), with the probabilities of its matched ``prob`` files."""
-    raster = _read_mosaic(group, opts)
-    if not prob_of:
-        return raster
-    probs = [prob_of[path] for path in group]
-    prob = read_probability(probs[0]) if len(probs) == 1 else _read_mosaic(probs, VectorizeOptions(threshold=1.0))
-    return attach_probability(raster, prob)
-
-
-def _stem_key(path: Path, suffix: str) -> str:
-    """A file's stem less ``suffix`` (``a_mask`` -> ``a``), which pairs predict's outputs of one image."""
-    stem = path.stem
-    return stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
-
-
-def match_prob(masks: Sequence[Path], probs: Sequence[Path]) -> dict[Path, Path]:
-    """Each mask's probability map: the one given for one mask, else ``<stem>_prob`` for ``<stem>_mask``.
-
-    Refuses, with one line naming the file, a mask without its map, a map matching no mask, and two maps
-    of one stem.
-    """
-    if not probs:
-        return {}
-    if len(masks) == 1 and len(probs) == 1:
-        return {masks[0]: probs[0]}
-    by_stem: dict[str, Path] = {}
-    for path in probs:
-        key = _stem_key(path, "_prob")
-        if key in by_stem:
-            raise BadInputError(f"{path}: a second probability map for stem {key!r} (after {by_stem[key]}); "
-                                "give one `prob` per mask")
-        by_stem[key] = path
-    keys = {mask: _stem_key(mask, "_mask") for mask in masks}
-    for mask, key in keys.items():
-        if key not in by_stem:
-            raise BadInputError(f"{mask}: no probability map {key}_prob among `prob`; give one per mask, "
-                                "named <stem>_prob beside <stem>_mask")
-    unused = sorted(set(by_stem) - set(keys.values()))
-    if unused:
-        raise BadInputError(f"{by_stem[unused[0]]}: matches no mask (<stem>_prob goes with <stem>_mask)")
-    return {mask: by_stem[key] for mask, key in keys.items()}
 
 
 def _combine(results: list[VectorizeResult], timings: dict[str, float]) -> VectorizeResult:

@@ -423,3 +423,118 @@ def test_block_size_is_pixels_or_whole(tmp_path):
     assert result.exit_code == 2 and "at least 16 pixels" in result.output
     result = run(mask, "-o", tmp_path / "r.geojson", "--block-size", "big")
     assert result.exit_code == 2 and "'whole'" in result.output
+
+
+def write_predict_outputs(folder, stem, prob, variance, left=600000.0):
+    """What ``predict --save-uncertainty`` writes for one image, through roadseg's own writers: ``<stem>_mask``
+    and ``<stem>_uncertainty`` on one 0.5 m UTM grid."""
+    from roadseg.io.grid import RasterGrid
+    from roadseg.io.raster_write import encode_mask, encode_prob, open_mask_writer, open_uncertainty_writer
+
+    grid = RasterGrid(*prob.shape, UTM, Affine(0.5, 0, left, 0, -0.5, 4000000.0))
+    valid = ~np.isnan(variance)
+    for writer, block in ((open_mask_writer(folder / f"{stem}_mask.tif", grid, png=False), encode_mask(prob, valid)),
+                          (open_uncertainty_writer(folder / f"{stem}_uncertainty.tif", grid),
+                           encode_prob(variance, valid))):
+        writer.write(0, block)
+        writer.close()
+    return folder / f"{stem}_mask.tif", folder / f"{stem}_uncertainty.tif"
+
+
+def band_variance(values):
+    """A TTA variance that depends on the column only (a road's mean is then that of its columns)."""
+    return np.tile(np.asarray(values, np.float32), (200, 1))
+
+
+@pytest.fixture
+def predicted(tmp_path):
+    """Two tiles of one road, side by side, as predict writes them into ``masks/``, with their variance."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    prob = np.where(road() == 1, 0.9, 0.1).astype(np.float32)
+    write_predict_outputs(folder, "a", prob, band_variance(np.full(200, 0.02)))
+    write_predict_outputs(folder, "b", prob, band_variance(np.linspace(0.0, 0.2, 200)), left=600100.0)
+    return folder
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb", ".parquet"])
+def test_uncertainty_folder_beside_predicts_masks_gives_uncertainty_mean(tmp_path, predicted, suffix):
+    import geopandas
+
+    out = tmp_path / f"roads{suffix}"
+    result = run(predicted, "--uncertainty", predicted, "-o", out, "--crs", "source")
+    assert result.exception is None and result.exit_code == 0, result.output
+    roads = geopandas.read_file(out) if suffix != ".parquet" else geopandas.read_parquet(out)
+    assert len(roads) == 1 and roads["uncertainty_mean"].dtype == np.float64
+    xs = shapely.get_coordinates(roads.geometry.iloc[0])[:, 0]
+    cols = np.arange(np.floor((xs.min() - 600000.0) * 2), np.floor((xs.max() - 600000.0) * 2) + 1).astype(int)
+    variance = np.concatenate([np.full(200, 0.02), np.linspace(0.0, 0.2, 200)])  # of the mosaic's 400 columns
+    assert roads["uncertainty_mean"].iloc[0] == pytest.approx(variance[cols].mean(), abs=1e-5)
+    assert "prob_mean" not in roads.columns
+    if suffix == ".gpkg":  # window by window, the same
+        blocks = tmp_path / "blocks.geojson"
+        result = run(predicted, "--uncertainty", predicted, "-o", blocks, "--crs", "source", "--block-size", "64")
+        assert result.exit_code == 0, result.output
+        (feature,) = json.loads(blocks.read_text())["features"]
+        assert feature["properties"]["uncertainty_mean"] == pytest.approx(roads["uncertainty_mean"].iloc[0], abs=1e-9)
+
+
+def test_uncertainty_beside_probability_maps_read_at_a_threshold(tmp_path, predicted):
+    for stem in ("a", "b"):
+        write_prob(predicted / f"{stem}_prob.tif", np.where(road() == 1, 0.8, 0.1), predicted / f"{stem}_mask.tif")
+    out = tmp_path / "roads.geojson"
+    result = run(predicted, "--threshold", "0.5", "--uncertainty", predicted, "-o", out)
+    assert result.exit_code == 0, result.output
+    (feature,) = json.loads(out.read_text())["features"]
+    props = feature["properties"]
+    assert props["source"].endswith("a_prob.tif;" + str(predicted / "b_prob.tif"))
+    assert props["prob_mean"] == pytest.approx(0.8, abs=1e-4) and 0.02 < props["uncertainty_mean"] < 0.2
+
+
+def test_uncertainty_without_data_along_a_road_is_null_in_a_geopackage(tmp_path):
+    import pyogrio
+
+    prob = np.where(road() == 1, 0.9, 0.1).astype(np.float32)
+    variance = band_variance(np.full(200, 0.01))
+    mask, _ = write_predict_outputs(tmp_path, "a", prob, variance)
+    other = write_mask(tmp_path / "c_mask.tif", road((0, 100)), left=600200.0)  # apart: vectorized on its own
+    empty = tmp_path / "c_uncertainty.tif"
+    with rasterio.open(tmp_path / "a_uncertainty.tif") as src:
+        profile, tags = src.profile, src.tags()
+    with rasterio.open(empty, "w", **{**profile, "transform": Affine(0.5, 0, 600200.0, 0, -0.5, 4000000.0)}) as dst:
+        dst.write(np.full((1, 200, 200), np.nan, np.float32))
+        dst.update_tags(**tags)
+    out = tmp_path / "roads.gpkg"
+    result = run(mask, other, "--uncertainty", tmp_path / "a_uncertainty.tif", "--uncertainty", empty, "-o", out)
+    assert result.exit_code == 0, result.output
+    table = pyogrio.read_dataframe(out, layer="roads")
+    assert table["uncertainty_mean"].isna().sum() == 1 and table["uncertainty_mean"].notna().sum() == 1
+    assert pyogrio.read_info(out, layer="roads")["dtypes"][list(table.columns).index("uncertainty_mean")] == "float64"
+
+
+def test_uncertainty_refusals_are_one_line_and_write_nothing(tmp_path, predicted):
+    out = tmp_path / "roads.gpkg"
+    mask = predicted / "a_mask.tif"
+    prob = write_prob(tmp_path / "a_prob.tif", np.full((200, 200), 0.5), mask)
+    line = one_error_line(run(mask, "--uncertainty", prob, "-o", out))  # a probability map is no variance
+    assert str(prob) in line and "not an uncertainty map" in line and "--save-uncertainty" in line
+    line = one_error_line(run(mask, "--prob", predicted / "a_uncertainty.tif", "-o", out))
+    assert "a_uncertainty.tif: is predict's uncertainty map" in line and "--uncertainty" in line
+    shifted = tmp_path / "shifted"
+    shifted.mkdir()
+    _, elsewhere = write_predict_outputs(shifted, "a", np.zeros((200, 200), np.float32),
+                                         band_variance(np.zeros(200)), left=600300.0)
+    line = one_error_line(run(mask, "--uncertainty", elsewhere, "-o", out))
+    assert str(elsewhere) in line and "grid" in line and "--uncertainty" in line
+    (predicted / "b_uncertainty.tif").unlink()
+    line = one_error_line(run(predicted, "--uncertainty", predicted, "-o", out))
+    assert "b_mask.tif: no uncertainty map b_uncertainty" in line and "--uncertainty" in line
+    (predicted / "b_uncertainty.tif").write_bytes((predicted / "a_uncertainty.tif").read_bytes())
+    (predicted / "sub").mkdir()
+    (predicted / "sub" / "a_uncertainty.tif").write_bytes((predicted / "a_uncertainty.tif").read_bytes())
+    line = one_error_line(run(predicted, "--uncertainty", predicted, "-r", "-o", out))
+    assert "a second uncertainty map for stem 'a'" in line
+    assert not out.exists()
+    (tmp_path / "empty").mkdir()
+    result = run(mask, "--uncertainty", tmp_path / "empty", "-o", out)
+    assert result.exit_code == 2 and "no uncertainty maps found" in result.output and not out.exists()

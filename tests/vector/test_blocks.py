@@ -111,13 +111,17 @@ def test_default_margin_on_a_dense_network():
              for _ in range(30)]
     mask = draw_roads((480, 480), roads)
     prob = np.clip(mask * 0.7 + rng.uniform(0, 0.3, mask.shape), 0, 1).astype(np.float32)
+    variance = rng.uniform(0, 0.25, mask.shape).astype(np.float32)
+    variance[:120, :120] = np.nan  # lines there report None, block-wise too
     valid = np.ones(mask.shape, bool)
     valid[300:, :90] = False
-    whole, blockwise = both(mask, valid=valid, prob=prob, block=96)
+    whole, blockwise = both(mask, valid=valid, prob=prob, uncertainty=variance, block=96)
     assert_same_graph(whole, blockwise)
-    evidence = [sorted((f["properties"]["length_px"], f["properties"]["prob_mean"], f["properties"]["prob_min"])
-                       for f in result.collection["features"]) for result in (whole, blockwise)]
+    evidence = [sorted((f["properties"]["length_px"], f["properties"]["prob_mean"], f["properties"]["prob_min"],
+                        str(f["properties"]["uncertainty_mean"])) for f in result.collection["features"])
+                for result in (whole, blockwise)]
     assert evidence[0] == evidence[1] and all(row[1] is not None for row in evidence[1])
+    assert {row[3] == "None" for row in evidence[1]} == {True, False}
 
 
 @settings(max_examples=20, deadline=None)
@@ -163,8 +167,9 @@ def test_polygons_blockwise_are_the_whole_raster_areas():
 UTM = CRS.from_epsg(32611)
 
 
-def write_tiles(folder, mask, tile, suffix="mask", prob=None):
-    """Predict-style tiles of ``mask`` (1 road, 0 background, 255 nodata) on a 0.5 m UTM grid."""
+def write_tiles(folder, mask, tile, suffix="mask", prob=None, **tags):
+    """Predict-style tiles of ``mask`` (1 road, 0 background, 255 nodata) on a 0.5 m UTM grid, or of the
+    float map ``prob`` (NaN nodata), each file tagged with ``tags``."""
     paths = []
     for r in range(0, mask.shape[0], tile):
         for c in range(0, mask.shape[1], tile):
@@ -174,6 +179,7 @@ def write_tiles(folder, mask, tile, suffix="mask", prob=None):
                                dtype=part.dtype, crs=UTM, nodata=255 if prob is None else float("nan"),
                                transform=Affine(0.5, 0, 600000.0 + c * 0.5, 0, -0.5, 4000000.0 - r * 0.5)) as dst:
                 dst.write(part, 1)
+                dst.update_tags(**tags)
             paths.append(path)
     return paths
 
@@ -186,15 +192,19 @@ def test_mosaic_of_files_blockwise_with_evidence(tmp_path):
     prob = np.where(mask == 1, 0.9, 0.1).astype(np.float32)
     masks = write_tiles(tmp_path, mask, 120)
     probs = write_tiles(tmp_path, mask, 120, "prob", prob)
+    variance = rng.uniform(0, 0.25, mask.shape).astype(np.float32)
+    variances = write_tiles(tmp_path, mask, 120, "uncertainty", variance, ROADSEG_CONTENT="uncertainty")
     options = VectorizeOptions(block_size=0, out_crs="source")
-    whole = vectorize_files(masks, options, prob=probs)
-    blockwise = vectorize_files(masks, dataclasses.replace(options, block_size=48), prob=probs)
+    whole = vectorize_files(masks, options, prob=probs, uncertainty=variances)
+    blockwise = vectorize_files(masks, dataclasses.replace(options, block_size=48), prob=probs, uncertainty=variances)
     assert blockwise.counts["blocks"] == 25 and "blocks" not in whole.counts
     assert_same_graph(whole, blockwise)
-    evidence = [sorted((f["properties"]["length_px"], f["properties"]["prob_mean"], f["properties"]["gap_closed"])
-                       for f in result.collection["features"]) for result in (whole, blockwise)]
+    evidence = [sorted((f["properties"]["length_px"], f["properties"]["prob_mean"], f["properties"]["gap_closed"],
+                        f["properties"]["uncertainty_mean"]) for f in result.collection["features"])
+                for result in (whole, blockwise)]
     assert evidence[0] == evidence[1]
-    assert all(mean > 0.8 for _, mean, joined in evidence[1] if not joined)
+    assert all(mean > 0.8 for _, mean, joined, _ in evidence[1] if not joined)
+    assert all(0 < spread < 0.25 for *_, spread in evidence[1])
     assert sorted(f["properties"]["source"] for f in whole.collection["features"]) == \
         sorted(f["properties"]["source"] for f in blockwise.collection["features"])
 
