@@ -183,9 +183,9 @@ def eval_command(prediction: str, truth: str | None, scoring: ScoreOptions, grap
     of all images and per image.
     Predict first: roadseg eval [--weights W] DATA_DIR runs predict on the <id>_sat.jpg of a
     DeepGlobe-layout directory and scores the masks against its <id>_mask.png.
-    Vectors: PRED and GT are GeoJSON road centrelines; reports APLS (SpaceNet's, lines joined at shared
-    vertices) and TOPO precision, recall and F1 (as graph-extraction papers report it). A mask as PRED
-    is vectorized first with the vectorize defaults.
+    Vectors: PRED and GT are road centrelines (GeoJSON, GeoPackage, FlatGeobuf, GeoParquet); reports
+    APLS (SpaceNet's, lines joined at shared vertices) and TOPO precision, recall and F1 (as
+    graph-extraction papers report it). A mask as PRED is vectorized first with the vectorize defaults.
     """
     from roadseg.io.atomic import check_apart, check_writable
 
@@ -220,17 +220,17 @@ def _form(prediction: str, truth: str | None, scoring: ScoreOptions) -> str:
                                "scoring PRED against GT runs no model")
     if truth is None:
         if is_road_vector(prediction):
-            raise click.UsageError("a GeoJSON PRED needs a GeoJSON GT to compare with")
+            raise click.UsageError("road lines as PRED need road lines as GT to compare with")
         return "predict"
     if not (is_road_vector(truth) or is_road_vector(prediction)):
         return "masks"
     if not is_road_vector(truth):
-        raise click.UsageError("APLS needs the ground truth as GeoJSON road centrelines "
-                               "(PRED.geojson|PRED_MASK GT.geojson)")
+        raise click.UsageError("APLS needs the ground truth as road centrelines, GeoJSON, GeoPackage, FlatGeobuf "
+                               "or GeoParquet (PRED.geojson|PRED_MASK GT.geojson)")
     if not is_road_vector(prediction) and not Path(prediction).is_file():
-        raise click.UsageError(f"{prediction}: APLS takes one GeoJSON file or one mask file as PRED")
+        raise click.UsageError(f"{prediction}: APLS takes one file of road lines or one mask file as PRED")
     if scoring.error_maps is not None or scoring.images:
-        raise click.UsageError("--error-maps and --images apply to masks, not to GeoJSON roads")
+        raise click.UsageError("--error-maps and --images apply to masks, not to road lines")
     return "graphs"
 
 

@@ -29,7 +29,7 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from roadseg.errors import BadParameterError, OutputError
+from roadseg.errors import BadInputError, BadParameterError, OutputError
 from roadseg.io.atomic import atomic_output
 from roadseg.io.geojson import node_attributes, write_geojson
 
@@ -243,3 +243,33 @@ def write_roads(collection: Mapping[str, Any], output: str | Path, *, graph: nx.
         if graph is not None and "junctions" in fmt.layers:
             _gdal_write(temp, _junction_layer(graph), fmt, crs, append=True)
     return output
+
+
+def read_roads(path: str | Path) -> dict[str, Any]:
+    """The lines of a GeoPackage (its ``roads`` layer, else its first), FlatGeobuf or GeoParquet file as a
+    GeoJSON FeatureCollection in longitude/latitude (RFC 7946), for scoring them like GeoJSON roads.
+
+    One-line :class:`~roadseg.errors.BadInputError` naming the file for one that cannot be read and for
+    lines without a CRS (vectorize's output for a mask without georeferencing has no place on a map).
+    """
+    import geopandas
+
+    path = Path(path)
+    fmt = vector_format(path)
+    try:
+        if fmt.driver is None:
+            frame = geopandas.read_parquet(path)
+        else:
+            import pyogrio
+
+            layers = [name for name, _ in pyogrio.list_layers(path)]
+            frame = geopandas.read_file(path, layer="roads" if "roads" in layers else layers[0], engine="pyogrio")
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file") from None
+    except Exception as error:  # pyogrio's DataSourceError, pyarrow's ArrowInvalid, ...: one line
+        raise BadInputError(f"{path}: not a readable {fmt.name} file ({' '.join(str(error).split())}); give "
+                            "road centrelines as GeoJSON, GeoPackage, FlatGeobuf or GeoParquet") from error
+    if frame.crs is None:
+        raise BadInputError(f"{path}: its lines have no CRS (pixel coordinates?), so they have no place on the map; "
+                            "vectorize a georeferenced mask")
+    return json.loads(frame.to_crs("OGC:CRS84").to_json(na="null"))

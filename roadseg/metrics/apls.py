@@ -226,10 +226,16 @@ def _where(source: Mapping[str, Any] | Path | str) -> str:
 
 
 def load_geojson(source: Mapping[str, Any] | Path | str) -> dict[str, Any]:
-    """Read a GeoJSON file (or pass a parsed dict through), with a one-line error naming the file."""
+    """Read a GeoJSON file (or pass a parsed dict through), with a one-line error naming the file; a
+    GeoPackage, FlatGeobuf or GeoParquet file is read as GeoJSON in longitude/latitude
+    (:func:`roadseg.io.vector_formats.read_roads`)."""
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
+    if path.suffix.lower() in (".gpkg", ".fgb", ".parquet"):
+        from roadseg.io.vector_formats import read_roads
+
+        return read_roads(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

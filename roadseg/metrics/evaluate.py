@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 MASK_SUFFIX = "_mask"
 IMAGE_SUFFIX = "_sat"
 ERROR_MAP_SUFFIX = "_errors.png"
-VECTOR_SUFFIXES = (".geojson", ".json")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".parquet")
+"""Road centrelines, as vectorize writes them, which APLS and TOPO score."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -561,15 +562,17 @@ class GraphScoring:
 
 
 def is_road_vector(path: Path | str) -> bool:
-    """Whether ``path`` names road lines (GeoJSON), which APLS scores, rather than a mask."""
+    """Whether ``path`` names road lines (GeoJSON, GeoPackage, FlatGeobuf, GeoParquet), which APLS and TOPO
+    score, rather than a mask."""
     return Path(path).suffix.lower() in VECTOR_SUFFIXES
 
 
 def evaluate_graphs(prediction: Path | str, truth: Path | str, scoring: GraphScoring | None = None
                     ) -> GraphEvalResult:
-    """APLS and TOPO of road centrelines ``prediction`` (GeoJSON, or a georeferenced mask to vectorize)
-    against ``truth`` (GeoJSON); both are projected to one local metric CRS centred on the two together,
-    and each one's length is measured on the ellipsoid, whatever the other holds."""
+    """APLS and TOPO of road centrelines ``prediction`` (a vector file, or a georeferenced mask to
+    vectorize) against ``truth`` (a vector file: GeoJSON, GeoPackage, FlatGeobuf, GeoParquet); both are
+    projected to one local metric CRS centred on the two together, and each one's length is measured on
+    the ellipsoid, whatever the other holds."""
     from roadseg.io.atomic import same_file
     from roadseg.metrics.apls import apls, graph_from_geojson, local_metric_crs
     from roadseg.metrics.topo import TOPO_PRESETS, topo_score

@@ -187,9 +187,44 @@ def test_apls_usage_errors(tmp_path, masks):
     result = run(truth, truth, "--error-maps", tmp_path / "maps")
     assert result.exit_code == 2 and "--error-maps and --images apply to masks" in result.output
     result = run(truth, masks[1] / "a_mask.png")
-    assert result.exit_code == 2 and "needs the ground truth as GeoJSON" in result.output
+    assert result.exit_code == 2 and "needs the ground truth as road centrelines" in result.output
     result = run(masks[0], truth)
-    assert result.exit_code == 2 and "takes one GeoJSON file or one mask file as PRED" in result.output
+    assert result.exit_code == 2 and "takes one file of road lines or one mask file as PRED" in result.output
+
+
+def test_roads_in_every_format_vectorize_writes_score_as_their_geojson(shared_data, tmp_path):
+    folder = shared_data / "spacenet-vegas-pan"
+    truth = folder / "sample_roads_for_masking.geojson"
+    scores = {}
+    for suffix in (".geojson", ".gpkg", ".fgb", ".parquet"):
+        roads = tmp_path / f"roads{suffix}"
+        done = CliRunner().invoke(cli, ["vectorize", str(folder / "sample_road_raster_mask.tif"), "-o", str(roads),
+                                        "--quiet"])
+        assert done.exit_code == 0, done.output
+        result = run(roads, truth, "--json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        scores[suffix] = (data["apls"], data["topo_f1"], round(data["proposal_length_m"], 3))
+    assert scores[".geojson"][0] > 0.9
+    for suffix in (".gpkg", ".fgb", ".parquet"):  # the source CRS (UTM) read back and measured alike
+        assert scores[suffix] == pytest.approx(scores[".geojson"], abs=1e-4), suffix
+
+
+def test_road_lines_without_a_crs_are_refused_in_one_line(tmp_path):
+    mask = np.zeros((40, 80), np.uint8)
+    mask[18:22, :] = 1
+    image = tmp_path / "m.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(image, "w", driver="PNG", width=80, height=40, count=1, dtype="uint8") as out:
+            out.write(mask * 255, 1)
+    assert CliRunner().invoke(cli, ["vectorize", str(image), "-o", str(tmp_path / "px.gpkg"), "--quiet"]).exit_code == 0
+    truth = _roads(tmp_path / "truth.geojson", [[[-115.232, 36.14], [-115.228, 36.14]]])
+    result = run(tmp_path / "px.gpkg", truth)
+    assert result.exit_code == 1
+    assert [line for line in result.output.splitlines() if line.startswith("Error")] == [
+        f"Error: {tmp_path / 'px.gpkg'}: its lines have no CRS (pixel coordinates?), so they have no place on the "
+        "map; vectorize a georeferenced mask"]
 
 
 def test_apls_of_a_mask_vectorized(shared_data):
