@@ -5,12 +5,14 @@ loads no MindSpore):
 
 - model: :func:`load_model` -> :class:`RoadModel` (``.predict(image, options)``), :class:`ModelRuntime`;
 - predict: :func:`predict_array`, :func:`predict_file`, :func:`predict_files` with
-  :class:`PredictOptions`, :class:`ImageScaling` and :class:`OutputOptions`;
+  :class:`PredictOptions` (its ``gsd``: :class:`GsdOptions`), :class:`ImageScaling` and :class:`OutputOptions`;
+  inputs may be files, URLs or STAC items (:func:`as_input`);
 - vectorize: :func:`vectorize` (an array or decoded mask), :func:`vectorize_files`, :class:`VectorizeOptions`,
-  and :func:`write_roads` (GeoJSON, GeoPackage, GeoParquet or FlatGeobuf by the file's extension);
+  and :func:`write_roads` (GeoJSON, GeoPackage, GeoParquet or FlatGeobuf by the file's extension),
+  :func:`read_roads` (the other formats, back as GeoJSON);
 - mosaic: :func:`stitch` with :class:`StitchOptions`;
 - metrics: :func:`evaluate_masks` (:class:`ScoreOptions`), :func:`evaluate_graphs` (:class:`GraphScoring`),
-  :func:`apls` on road graphs and :func:`graph_from_geojson`;
+  :func:`apls` and :func:`topo_score` (:class:`TopoOptions`) on road graphs, and :func:`graph_from_geojson`;
 - look: :func:`render_preview`;
 - errors: :class:`RoadsegError` and its kinds.
 
@@ -35,11 +37,14 @@ _LAZY_EXPORTS = {
     "predict_files": "roadseg.inference.predict",
     "PredictOptions": "roadseg.inference.options",
     "OutputOptions": "roadseg.inference.options",
+    "GsdOptions": "roadseg.inference.gsd",
     "ImageScaling": "roadseg.io.raster_read",
+    "as_input": "roadseg.io.inputs",
     "vectorize": "roadseg.vector.vectorize",
     "vectorize_files": "roadseg.vector.vectorize",
     "VectorizeOptions": "roadseg.vector.vectorize",
     "write_roads": "roadseg.io.vector_formats",
+    "read_roads": "roadseg.io.vector_formats",
     "stitch": "roadseg.io.mosaic",
     "StitchOptions": "roadseg.io.mosaic",
     "evaluate_masks": "roadseg.metrics.evaluate",
@@ -48,6 +53,8 @@ _LAZY_EXPORTS = {
     "GraphScoring": "roadseg.metrics.evaluate",
     "apls": "roadseg.metrics.apls",
     "graph_from_geojson": "roadseg.metrics.apls",
+    "topo_score": "roadseg.metrics.topo",
+    "TopoOptions": "roadseg.metrics.topo",
     "render_preview": "roadseg.preview",
     **{name: "roadseg.errors" for name in (
         "RoadsegError", "BadParameterError", "BadInputError", "WeightsError", "WeightsNotAvailableError",

@@ -1,2 +1,2 @@
-"""Scores: pixel metrics (the zoo's and the literature's), APLS and line metrics, evaluation over files
-and error maps."""
+"""Scores: pixel metrics (the zoo's and the literature's), APLS, TOPO and line metrics, evaluation over
+files and error maps."""

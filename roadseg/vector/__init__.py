@@ -1,2 +1,2 @@
-"""From masks to road graphs and lines: mask cleaning, skeleton graph, graph cleaning, vectorizing and the
-geographic helpers (CRS, lengths in metres). Pure numpy, scikit-image, networkx and shapely."""
+"""From masks to road graphs and lines: mask cleaning, skeleton graph (whole or block by block), graph
+cleaning, evidence per edge, vectorizing and the geographic helpers (CRS, lengths in metres)."""
