@@ -146,30 +146,68 @@ def _connection_failure(message: str) -> bool:
     return message.startswith("CURL error") and "timed out" not in message
 
 
+class GaveUp(Exception):
+    """The last failure of :func:`with_retries`: its reason, and how many tries were made."""
+
+    def __init__(self, reason: str, tries: int) -> None:
+        super().__init__(reason)
+        self.reason, self.tries = reason, tries
+
+    @property
+    def after(self) -> str:
+        """`` after N tries`` when there was more than one, for the message that reports it."""
+        return f" after {self.tries} tries" if self.tries > 1 else ""
+
+
+def with_retries(call: Callable[[int], T], failure: Callable[[Exception], tuple[str, bool] | None], *,
+                 sleep: Callable[[float], object] = time.sleep) -> T:
+    """``call(attempt)`` (attempt 0, 1, ...), tried again after a failure that ``failure`` finds transient,
+    waiting :func:`retry_plan`'s delay, doubled each time, as many times as it allows.
+
+    ``failure(error)`` gives ``(reason, transient)`` for the exceptions it knows, None for others (raised
+    as they are). The last failure raises :class:`GaveUp`, outside any handler, so the caller's own error
+    carries no chained exception (GDAL's and urllib's name the URL with its query string).
+    """
+    retries, delay = retry_plan()
+    attempt = 0
+    while True:
+        try:
+            return call(attempt)
+        except Exception as error:
+            judged = failure(error)
+            if judged is None:
+                raise
+            reason, transient = judged
+        if not transient or attempt == retries:
+            break
+        sleep(delay * 2 ** attempt)
+        attempt += 1
+    raise GaveUp(reason, attempt + 1)
+
+
 def open_remote(source: RemoteRaster, opener: Callable[[str], T], *, sleep=time.sleep) -> T:
     """``opener(source.gdal_path())``, retried with backoff after connection-level failures.
 
     A failed try is retried with GDAL's cache of that URL off (GDAL remembers a failed URL as missing).
     The last failure becomes one :class:`BadInputError` line naming the URL without its query string.
     """
-    retries, delay = retry_plan()
     name = source.gdal_path()
-    attempt = 0
-    while True:
-        settings = {**http_settings(), **({"CPL_VSIL_CURL_NON_CACHED": name} if attempt else {})}
-        try:
-            with rasterio.Env(**settings):  # timeouts and retries even where a caller set no io_env
-                return opener(name)
-        except RasterioIOError as error:
-            message = str(error)
-        if attempt == retries or not _connection_failure(message):
-            break
-        sleep(delay * 2 ** attempt)
-        attempt += 1
-    tries = f" after {attempt + 1} tries" if attempt else ""
+
+    def attempt(number: int) -> T:
+        settings = {**http_settings(), **({"CPL_VSIL_CURL_NON_CACHED": name} if number else {})}
+        with rasterio.Env(**settings):  # timeouts and retries even where a caller set no io_env
+            return opener(name)
+
+    def judge(error: Exception) -> tuple[str, bool] | None:
+        return (str(error), _connection_failure(str(error))) if isinstance(error, RasterioIOError) else None
+
+    try:
+        return with_retries(attempt, judge, sleep=sleep)
+    except GaveUp as failed:
+        gave_up = failed
     # not chained: GDAL's exception names the URL with its query string, which may hold a signature
-    raise BadInputError(f"{source}: cannot read it{tries} ({scrub(message, source)}); check the URL, the "
-                        "network and the credentials in the environment")
+    raise BadInputError(f"{source}: cannot read it{gave_up.after} ({scrub(gave_up.reason, source)}); check the "
+                        "URL, the network and the credentials in the environment")
 
 
 def scrub(message: str, source: RemoteRaster) -> str:

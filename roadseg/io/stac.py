@@ -27,7 +27,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 
 from roadseg.errors import BadInputError
-from roadseg.io.remote import RemoteRaster, is_url, redact, redact_text, retry_plan
+from roadseg.io.remote import GaveUp, RemoteRaster, is_url, redact, redact_text, with_retries
 
 T = TypeVar("T")
 
@@ -123,22 +123,25 @@ def load_item(location: str) -> dict:
 
 def _fetch_text(url: str, name: str, *, sleep=time.sleep) -> str:
     """GET ``url``, retrying timeouts, dropped connections and 429/5xx answers with backoff as GDAL does."""
-    retries, delay = retry_plan()
-    for attempt in range(retries + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=ITEM_TIMEOUT_S) as response:  # noqa: S310 (http(s) only)
-                return response.read().decode("utf-8")
-        except urllib.error.HTTPError as error:
-            reason = f"HTTP {error.code}"
-            transient = error.code == 429 or error.code >= 500
-        except (urllib.error.URLError, OSError) as error:
-            reason = " ".join(str(getattr(error, "reason", error)).split())
-            transient = True
-        if not transient or attempt == retries:
-            break
-        sleep(delay * 2 ** attempt)
-    tries = f" after {attempt + 1} tries" if attempt else ""
-    raise BadInputError(f"{name}: cannot read the STAC item{tries} ({reason}); check the URL and the network")
+    def attempt(_number: int) -> str:
+        with urllib.request.urlopen(url, timeout=ITEM_TIMEOUT_S) as response:  # noqa: S310 (http(s) only)
+            return response.read().decode("utf-8")
+
+    try:
+        return with_retries(attempt, _http_failure, sleep=sleep)
+    except GaveUp as failed:
+        gave_up = failed
+    raise BadInputError(f"{name}: cannot read the STAC item{gave_up.after} ({gave_up.reason}); check the URL and "
+                        "the network")
+
+
+def _http_failure(error: Exception) -> tuple[str, bool] | None:
+    """Why a GET failed, and whether trying again may help (429/5xx answers, timeouts, dropped connections)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}", error.code == 429 or error.code >= 500
+    if isinstance(error, (urllib.error.URLError, OSError)):
+        return " ".join(str(getattr(error, "reason", error)).split()), True
+    return None
 
 
 def _asset_href(asset: dict, key: str, item: StacItem) -> str:
