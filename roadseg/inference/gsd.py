@@ -33,13 +33,19 @@ def parse_gsd(value: str | float) -> str | float:
     """
     if isinstance(value, str) and value.strip().lower() in (AUTO, NATIVE):
         return value.strip().lower()
+    metres = _metres(value)
+    if metres is None:
+        raise ValueError(f"must be auto, native or metres per pixel (a positive number), got {value!r}")
+    return metres
+
+
+def _metres(value: object) -> float | None:
+    """``value`` as a positive, finite number of metres, or None when it is not one."""
     try:
         metres = float(value)
     except (TypeError, ValueError):
-        metres = math.nan
-    if not (math.isfinite(metres) and metres > 0):
-        raise ValueError(f"must be auto, native or metres per pixel (a positive number), got {value!r}")
-    return metres
+        return None
+    return metres if math.isfinite(metres) and metres > 0 else None
 
 
 def _checked(name: str, value: str | float) -> str | float:
@@ -65,11 +71,8 @@ class GsdOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "gsd", _checked("gsd", self.gsd))
         if self.input_gsd is not None:
-            try:
-                metres = float(self.input_gsd)
-            except (TypeError, ValueError):
-                metres = math.nan
-            if not (math.isfinite(metres) and metres > 0):
+            metres = _metres(self.input_gsd)
+            if metres is None:
                 raise BadParameterError("input_gsd", f"must be metres per pixel (a positive number), "
                                                      f"got {self.input_gsd!r}")
             object.__setattr__(self, "input_gsd", metres)
