@@ -146,27 +146,15 @@ def _connection_failure(message: str) -> bool:
     return message.startswith("CURL error") and "timed out" not in message
 
 
-class GaveUp(Exception):
-    """The last failure of :func:`with_retries`: its reason, and how many tries were made."""
-
-    def __init__(self, reason: str, tries: int) -> None:
-        super().__init__(reason)
-        self.reason, self.tries = reason, tries
-
-    @property
-    def after(self) -> str:
-        """`` after N tries`` when there was more than one, for the message that reports it."""
-        return f" after {self.tries} tries" if self.tries > 1 else ""
-
-
-def with_retries(call: Callable[[int], T], failure: Callable[[Exception], tuple[str, bool] | None], *,
-                 sleep: Callable[[float], object] = time.sleep) -> T:
+def with_retries(call: Callable[[int], T], failure: Callable[[Exception], tuple[str, bool] | None],
+                 give_up: Callable[[str, str], Exception], *, sleep: Callable[[float], object] = time.sleep) -> T:
     """``call(attempt)`` (attempt 0, 1, ...), tried again after a failure that ``failure`` finds transient,
     waiting :func:`retry_plan`'s delay, doubled each time, as many times as it allows.
 
     ``failure(error)`` gives ``(reason, transient)`` for the exceptions it knows, None for others (raised
-    as they are). The last failure raises :class:`GaveUp`, outside any handler, so the caller's own error
-    carries no chained exception (GDAL's and urllib's name the URL with its query string).
+    as they are). After the last failure, ``give_up(reason, after)`` makes the error raised (``after``:
+    `` after N tries`` when there were several), outside any handler, so it carries no chained exception
+    (GDAL's and urllib's name the URL with its query string, which may hold a signature).
     """
     retries, delay = retry_plan()
     attempt = 0
@@ -182,7 +170,7 @@ def with_retries(call: Callable[[int], T], failure: Callable[[Exception], tuple[
             break
         sleep(delay * 2 ** attempt)
         attempt += 1
-    raise GaveUp(reason, attempt + 1)
+    raise give_up(reason, f" after {attempt + 1} tries" if attempt else "")
 
 
 def open_remote(source: RemoteRaster, opener: Callable[[str], T], *, sleep=time.sleep) -> T:
@@ -201,13 +189,11 @@ def open_remote(source: RemoteRaster, opener: Callable[[str], T], *, sleep=time.
     def judge(error: Exception) -> tuple[str, bool] | None:
         return (str(error), _connection_failure(str(error))) if isinstance(error, RasterioIOError) else None
 
-    try:
-        return with_retries(attempt, judge, sleep=sleep)
-    except GaveUp as failed:
-        gave_up = failed
-    # not chained: GDAL's exception names the URL with its query string, which may hold a signature
-    raise BadInputError(f"{source}: cannot read it{gave_up.after} ({scrub(gave_up.reason, source)}); check the "
-                        "URL, the network and the credentials in the environment")
+    def give_up(reason: str, after: str) -> BadInputError:
+        return BadInputError(f"{source}: cannot read it{after} ({scrub(reason, source)}); check the URL, the "
+                             "network and the credentials in the environment")
+
+    return with_retries(attempt, judge, give_up, sleep=sleep)
 
 
 def scrub(message: str, source: RemoteRaster) -> str:

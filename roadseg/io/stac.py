@@ -27,7 +27,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 
 from roadseg.errors import BadInputError
-from roadseg.io.remote import GaveUp, RemoteRaster, is_url, redact, redact_text, with_retries
+from roadseg.io.remote import RemoteRaster, is_url, redact, redact_text, with_retries
 
 T = TypeVar("T")
 
@@ -127,12 +127,10 @@ def _fetch_text(url: str, name: str, *, sleep=time.sleep) -> str:
         with urllib.request.urlopen(url, timeout=ITEM_TIMEOUT_S) as response:  # noqa: S310 (http(s) only)
             return response.read().decode("utf-8")
 
-    try:
-        return with_retries(attempt, _http_failure, sleep=sleep)
-    except GaveUp as failed:
-        gave_up = failed
-    raise BadInputError(f"{name}: cannot read the STAC item{gave_up.after} ({gave_up.reason}); check the URL and "
-                        "the network")
+    def give_up(reason: str, after: str) -> BadInputError:
+        return BadInputError(f"{name}: cannot read the STAC item{after} ({reason}); check the URL and the network")
+
+    return with_retries(attempt, _http_failure, give_up, sleep=sleep)
 
 
 def _http_failure(error: Exception) -> tuple[str, bool] | None:
